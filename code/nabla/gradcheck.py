@@ -1,0 +1,209 @@
+r"""Gradient checking: is a backward pass right? Derived in book/gradient-checking.md.
+
+Two independent witnesses:
+
+* :func:`check_backward` compares nabla's gradients with central differences
+  $\frac{\ell(X + h e_i) - \ell(X - h e_i)}{2h}$ of the scalar $\ell = \sum \bar S \odot f(X)$,
+  where $\bar S$ is a random upstream gradient;
+* :func:`check_against_torch` compares them with PyTorch autograd, given the same upstream gradient.
+
+Both run in float64 and raise :class:`GradientCheckError` (an AssertionError) with a report
+that names the wrong input, the worst element and both values there. They never just print.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from nabla.tensor import Tensor
+
+
+class GradientCheckError(AssertionError):
+    """A gradient disagreed with its witness; the message is the full report."""
+
+
+def relative_error(a, b, floor=1e-3):
+    r"""Element-wise $|a - b| / \max(|a|, |b|, \text{floor})$.
+
+    Relative, so a gradient of size 1e6 and one of size 1e-2 are judged alike; the floor
+    keeps two numbers that are both nearly zero (whose relative difference means nothing)
+    from failing a check: below it, the error is absolute.
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return np.abs(a - b) / np.maximum(np.maximum(np.abs(a), np.abs(b)), floor)
+
+
+def float64_inputs(inputs):
+    """The inputs as float64 arrays; anything else is refused, not converted."""
+    arrays = []
+    for i, x in enumerate(inputs):
+        array = np.asarray(x.value if isinstance(x, Tensor) else x)
+        if array.dtype != np.float64:
+            raise TypeError(
+                f"gradient checks run in float64, but input {i} has dtype {array.dtype}; "
+                "float32 rounding errors would swamp the differences being measured"
+            )
+        arrays.append(array)
+    return arrays
+
+
+def evaluate(f, arrays):
+    """``f`` applied to fresh leaf tensors holding copies of ``arrays``: (leaves, output)."""
+    leaves = [Tensor(array.copy()) for array in arrays]
+    output = f(*leaves)
+    if not isinstance(output, Tensor):
+        raise TypeError(f"the function under test must return a nabla Tensor, got {type(output).__name__}")
+    return leaves, output
+
+
+def random_upstream(shape, seed):
+    r"""A random upstream gradient $\bar S$: standard normal, so no two entries are alike."""
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+def central_difference(f, *inputs, upstream, h=1e-6):
+    r"""Numerical gradients of $\ell = \sum \bar S \odot f(\text{inputs})$, one per input.
+
+    Each element $i$ of each input is moved by $\pm h$ in turn:
+    $\partial\ell/\partial x_i \approx (\ell(x + h e_i) - \ell(x - h e_i)) / 2h$, whose error is
+    $O(h^2)$ (a forward difference's is $O(h)$).
+    """
+    arrays = float64_inputs(inputs)
+
+    def loss(arrays):
+        return float(np.sum(upstream * evaluate(f, arrays)[1].value))
+
+    gradients = []
+    for X in arrays:
+        X_grad = np.zeros_like(X)
+        for index in np.ndindex(X.shape):
+            original = X[index]
+            X[index] = original + h
+            loss_plus = loss(arrays)
+            X[index] = original - h
+            loss_minus = loss(arrays)
+            X[index] = original
+            X_grad[index] = (loss_plus - loss_minus) / (2 * h)
+        gradients.append(X_grad)
+    return gradients
+
+
+@dataclass
+class InputVerdict:
+    """How one input's gradient compared with its witness."""
+
+    input: int
+    shape: tuple
+    max_relative_error: float
+    where: tuple
+    ours: float
+    theirs: float
+    ok: bool
+
+    def describe(self, ours="nabla", theirs="witness"):
+        verdict = "ok" if self.ok else "WRONG"
+        line = f"  input {self.input}, shape {self.shape}: {verdict}, worst relative error {self.max_relative_error:.1e}"
+        if self.where is not None:
+            line += f" at index {self.where} ({ours} {self.ours:.6g}, {theirs} {self.theirs:.6g})"
+        return line
+
+
+def compare(gradients, references, tol, floor):
+    """One :class:`InputVerdict` per input: the worst element and whether it is within ``tol``."""
+    verdicts = []
+    for i, (ours, theirs) in enumerate(zip(gradients, references)):
+        error = relative_error(ours, theirs, floor)
+        if error.size == 0:
+            verdicts.append(InputVerdict(i, ours.shape, 0.0, None, np.nan, np.nan, True))
+            continue
+        worst = np.unravel_index(np.argmax(error), error.shape)
+        verdicts.append(
+            InputVerdict(
+                input=i,
+                shape=ours.shape,
+                max_relative_error=float(error[worst]),
+                where=tuple(int(k) for k in worst),
+                ours=float(ours[worst]),
+                theirs=float(theirs[worst]),
+                ok=bool(error[worst] <= tol),  # a NaN fails, as it should
+            )
+        )
+    return verdicts
+
+
+def report(title, verdicts, ours, theirs, settings):
+    """Raise GradientCheckError if any verdict failed; else return the verdicts."""
+    if all(v.ok for v in verdicts):
+        return verdicts
+    wrong = ", ".join(str(v.input) for v in verdicts if not v.ok)
+    lines = [f"{title}: the gradient of input {wrong} is wrong"]
+    lines += [v.describe(ours, theirs) for v in verdicts]
+    lines.append(f"  ({settings})")
+    raise GradientCheckError("\n".join(lines))
+
+
+def check_backward(f, *inputs, upstream=None, h=1e-6, tol=1e-5, floor=1e-3, seed=0):
+    r"""Assert that nabla's backward pass through ``f`` agrees with central differences.
+
+    ``f`` takes nabla tensors (one per input) and returns a tensor $S$. With a random
+    upstream gradient $\bar S$ (or the one given), the scalar $\ell = \sum \bar S \odot S$ is
+    differentiated twice: by ``backward()`` and by central differences with step ``h``. Every
+    input's gradient must agree element-wise to ``tol`` in :func:`relative_error`.
+
+    Returns one :class:`InputVerdict` per input; raises GradientCheckError with a per-input
+    report (worst relative error, where, both values) if any input's gradient is wrong.
+    """
+    arrays = float64_inputs(inputs)
+    leaves, output = evaluate(f, arrays)
+    if upstream is None:
+        upstream = random_upstream(output.shape, seed)
+    output.backward(upstream)
+    analytic = [leaf.grad if leaf.grad is not None else np.zeros_like(leaf.value) for leaf in leaves]
+    numeric = central_difference(f, *arrays, upstream=upstream, h=h)
+    verdicts = compare(analytic, numeric, tol, floor)
+    return report(
+        "check_backward",
+        verdicts,
+        "backward",
+        "central difference",
+        f"tolerance {tol:g} in relative error with floor {floor:g}; central differences, h = {h:g}; float64",
+    )
+
+
+def check_against_torch(f, torch_f, *inputs, upstream=None, tol=1e-10, floor=1e-3, seed=0):
+    r"""Assert that ``f`` (on nabla tensors) and ``torch_f`` (on torch tensors) agree.
+
+    Both the forward values and, for a random upstream gradient $\bar S$ (or the one
+    given), the gradients of every input must agree to ``tol`` in :func:`relative_error`.
+    Two exact computations in float64 differ only by rounding, hence the tight default.
+    """
+    import torch  # here, not at the top: nabla itself does not need torch
+
+    arrays = float64_inputs(inputs)
+    leaves, output = evaluate(f, arrays)
+    torch_leaves = [torch.tensor(array, requires_grad=True) for array in arrays]
+    torch_output = torch_f(*torch_leaves)
+    if tuple(torch_output.shape) != output.shape:
+        raise GradientCheckError(
+            f"check_against_torch: nabla's output has shape {output.shape}, torch's {tuple(torch_output.shape)}"
+        )
+    if upstream is None:
+        upstream = random_upstream(output.shape, seed)
+    output.backward(upstream)
+    torch_output.backward(torch.tensor(upstream))
+
+    forward = compare([output.value], [torch_output.detach().numpy()], tol, floor)
+    report(
+        "check_against_torch (forward values)", forward, "nabla", "torch", f"tolerance {tol:g}, floor {floor:g}"
+    )
+    ours = [leaf.grad if leaf.grad is not None else np.zeros_like(leaf.value) for leaf in leaves]
+    theirs = [t.grad.numpy() if t.grad is not None else np.zeros_like(a) for t, a in zip(torch_leaves, arrays)]
+    return report(
+        "check_against_torch",
+        compare(ours, theirs, tol, floor),
+        "nabla",
+        "torch",
+        f"tolerance {tol:g} in relative error with floor {floor:g}; float64",
+    )

@@ -1,0 +1,242 @@
+r"""The tensor: a value, the op node that made it, and the gradient ``backward()`` fills in.
+
+A :class:`Tensor` is a node of a computation graph. Its ``value`` is a numpy array; its
+``source`` is the :class:`~nabla.ops.OpNode` that computed it (``None`` for a leaf, a tensor
+the reader made); after ``backward()`` its ``grad`` holds the adjoint
+$\bar V = \partial \ell / \partial V$, an array of the same shape as ``value``.
+
+The book derives all of this in ``book/computation-graphs.md``.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+class ShapeError(ValueError):
+    """Two shapes that had to agree did not; the message names both."""
+
+
+def as_array(value, *, what="Tensor"):
+    """``value`` as a floating-point numpy array, or a TypeError that says why it cannot be.
+
+    Gradients are real numbers, so a tensor that carries one must hold floats. An integer or
+    boolean array is refused rather than converted: converting it silently would hide a
+    mistake (labels passed where logits were meant, say) and could lose information.
+    """
+    if isinstance(value, Tensor):
+        raise TypeError(f"{what}: expected an array, got a Tensor; use its .value")
+    if isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(f"{what}: expected a floating-point array, got {type(value).__name__} {value!r}")
+    array = np.asarray(value)
+    if not np.issubdtype(array.dtype, np.floating):
+        raise TypeError(
+            f"{what}: expected a floating-point array, got dtype {array.dtype} with shape "
+            f"{array.shape}; gradients need floats, so convert it yourself if that is what "
+            f"you mean, e.g. np.asarray(x, dtype=np.float64)"
+        )
+    return array
+
+
+class Tensor:
+    r"""A node of the computation graph.
+
+    Attributes:
+        value:  the numpy array this tensor holds (floating point).
+        grad:   ``None`` until ``backward()`` reaches this tensor; then $\bar V$, same shape as ``value``.
+        source: the op node that made this tensor, or ``None`` for a leaf.
+        name:   an optional label, used when the graph is drawn.
+    """
+
+    # Tell numpy to stay out of `array * tensor`: without this numpy would loop over the
+    # array and build an object array of Tensors. With it, Python calls Tensor.__rmul__.
+    __array_ufunc__ = None
+
+    def __init__(self, value, source=None, name=None):
+        self.value = as_array(value)
+        self.source = source
+        self.name = name
+        self.grad = None
+
+    # ---- what a tensor is -------------------------------------------------------------
+
+    @property
+    def shape(self):
+        return self.value.shape
+
+    @property
+    def ndim(self):
+        return self.value.ndim
+
+    @property
+    def size(self):
+        return self.value.size
+
+    @property
+    def dtype(self):
+        return self.value.dtype
+
+    def item(self):
+        """The value of a one-element tensor as a Python float."""
+        return self.value.item()
+
+    def __repr__(self):
+        made_by = "leaf" if self.source is None else f"made by {self.source.op.__name__}"
+        label = f"{self.name!r}, " if self.name else ""
+        return f"Tensor({label}shape={self.shape}, {made_by})"
+
+    # ---- operators: each one builds an op node (see nabla.ops) -----------------------
+
+    def __add__(self, other):
+        return ops.add(self, other)
+
+    def __radd__(self, other):
+        return ops.add(other, self)
+
+    def __sub__(self, other):
+        return ops.subtract(self, other)
+
+    def __rsub__(self, other):
+        return ops.subtract(other, self)
+
+    def __mul__(self, other):
+        return ops.multiply(self, other)
+
+    def __rmul__(self, other):
+        return ops.multiply(other, self)
+
+    def __truediv__(self, other):
+        return ops.divide(self, other)
+
+    def __rtruediv__(self, other):
+        return ops.divide(other, self)
+
+    def __neg__(self):
+        return ops.negate(self)
+
+    def __pow__(self, p):
+        return ops.power(self, p)
+
+    def __rpow__(self, base):
+        raise TypeError(
+            f"power: {type(base).__name__} ** Tensor puts the tensor in the exponent; "
+            "nabla's power takes a constant exponent only"
+        )
+
+    # ---- the backward pass --------------------------------------------------------------
+
+    def backward(self, upstream=None):
+        r"""Fill in ``.grad`` of every tensor this one was computed from.
+
+        Called on a scalar loss $\ell$ (a tensor with one element), it sets each tensor's
+        adjoint $\bar V = \partial\ell/\partial V$. On a tensor $S$ of any shape, pass the
+        ``upstream`` gradient $\bar S$ yourself (an array of S's shape).
+
+        Op nodes are visited in reverse topological order, so a node's output adjoint is
+        complete (every use of that output has contributed) before the node's own rule runs.
+
+        A second call adds into ``.grad`` again, exactly as the first did: gradients
+        accumulate across calls, as in PyTorch. Set ``.grad = None`` between calls to start afresh.
+        """
+        if upstream is None:
+            if self.size != 1:
+                raise ValueError(
+                    f"backward() without an upstream gradient starts from a scalar loss, but "
+                    f"this tensor has shape {self.shape}; reduce it to one number first (e.g. "
+                    f"nb.sum(...)) or pass backward(upstream) with an array of shape {self.shape}"
+                )
+            upstream = np.ones_like(self.value)
+        else:
+            upstream = as_array(upstream, what="backward(upstream)")
+            if upstream.shape != self.shape:
+                raise ShapeError(
+                    f"backward(upstream): upstream has shape {upstream.shape} but the tensor "
+                    f"has shape {self.shape}; they must be equal"
+                )
+
+        # The adjoints of this call, by tensor; .grad is only touched once all are known.
+        adjoints = {id(self): upstream}
+        order = self.topological_order()
+        for tensor in order:
+            node = tensor.source
+            if node is None:  # a leaf: nothing made it, nothing to propagate to
+                continue
+            input_bars = node.op.backward(node.context, adjoints[id(tensor)])
+            if not isinstance(input_bars, tuple):
+                input_bars = (input_bars,)
+            check_input_gradients(node, input_bars)
+            for input_tensor, input_bar in zip(node.inputs, input_bars):
+                # A tensor used twice receives two contributions: they add (the
+                # multivariate chain rule sums over every path to the loss).
+                key = id(input_tensor)
+                adjoints[key] = adjoints[key] + input_bar if key in adjoints else input_bar
+
+        for tensor in order:
+            bar = adjoints[id(tensor)]
+            tensor.grad = bar if tensor.grad is None else tensor.grad + bar
+
+    def topological_order(self):
+        """Every tensor this one depends on, each once, this tensor first and leaves last.
+
+        Depth-first search with an explicit stack (a long chain of ops would overflow
+        Python's recursion limit): a tensor is emitted after all of its inputs, and the
+        list is reversed at the end, so a tensor always comes before the tensors it was made from.
+        """
+        emitted, seen = [], set()
+        stack = [(self, False)]
+        while stack:
+            tensor, inputs_done = stack.pop()
+            if inputs_done:
+                emitted.append(tensor)
+                continue
+            if id(tensor) in seen:
+                continue
+            seen.add(id(tensor))
+            stack.append((tensor, True))
+            if tensor.source is not None:
+                stack.extend((t, False) for t in tensor.source.inputs if id(t) not in seen)
+        return emitted[::-1]
+
+
+def check_input_gradients(node, input_bars):
+    """Every gradient an op's backward returns must match its input in number and shape.
+
+    An op whose backward returns a (3, 1) array for a (3, 4) input has a bug that numpy
+    broadcasting would otherwise hide until much later; here it fails at once, by name.
+    """
+    op = node.op.__name__
+    if len(input_bars) != len(node.inputs):
+        raise RuntimeError(
+            f"{op}.backward returned {len(input_bars)} gradients for {len(node.inputs)} inputs"
+        )
+    for i, (input_tensor, input_bar) in enumerate(zip(node.inputs, input_bars)):
+        shape = np.shape(input_bar)
+        if not isinstance(input_bar, (np.ndarray, np.floating)):
+            raise TypeError(f"{op}.backward returned a {type(input_bar).__name__} for input {i}; expected an array")
+        if shape != input_tensor.shape:
+            raise ShapeError(
+                f"{op}.backward returned a gradient of shape {shape} for input {i}, "
+                f"which has shape {input_tensor.shape}"
+            )
+
+
+def as_tensor(x, *, like=None, what="Tensor"):
+    """``x`` if it is a Tensor; else a constant leaf holding it.
+
+    A Python number takes the dtype of ``like`` (so ``2 * x`` stays float32 when x is);
+    a numpy array must already hold floats (see :func:`as_array`).
+    """
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, numbers.Real) and not isinstance(x, bool):
+        dtype = like.dtype if like is not None else np.float64
+        return Tensor(np.asarray(x, dtype=dtype))
+    if isinstance(x, (np.ndarray, np.floating)):
+        return Tensor(as_array(x, what=what))
+    raise TypeError(f"{what}: cannot use a {type(x).__name__} as a tensor; expected a Tensor, a number or a float array")
+
+
+# Imported last: nabla.ops needs Tensor, and Tensor's operators need nabla.ops.
+from nabla import ops  # noqa: E402
