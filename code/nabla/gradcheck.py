@@ -63,7 +63,7 @@ def random_upstream(shape, seed):
     return np.random.default_rng(seed).standard_normal(shape)
 
 
-def central_difference(f, *inputs, upstream, h=1e-6):
+def central_difference(f, *inputs, upstream, h=1e-5):
     r"""Numerical gradients of $\ell = \sum \bar S \odot f(\text{inputs})$, one per input.
 
     Each element $i$ of each input is moved by $\pm h$ in turn:
@@ -144,7 +144,7 @@ def report(title, verdicts, ours, theirs, settings):
     raise GradientCheckError("\n".join(lines))
 
 
-def check_backward(f, *inputs, upstream=None, h=1e-6, tol=1e-5, floor=1e-3, seed=0):
+def check_backward(f, *inputs, upstream=None, h=1e-5, tol=1e-5, floor=1e-3, seed=0):
     r"""Assert that nabla's backward pass through ``f`` agrees with central differences.
 
     ``f`` takes nabla tensors (one per input) and returns a tensor $S$. With a random

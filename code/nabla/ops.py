@@ -226,9 +226,11 @@ def normalize_axis(axis, ndim, name):
     """``axis`` (None, an int, or a tuple of ints, negatives allowed) as a sorted tuple of non-negative ints."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
+    axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
     for a in axes:
-        if not isinstance(a, numbers.Integral) or not -ndim <= a < ndim:
+        if not isinstance(a, numbers.Integral) or isinstance(a, bool):
+            raise TypeError(f"{name}: an axis is an int or a tuple of ints, got {axis!r}")
+        if not -ndim <= a < ndim:
             raise ValueError(f"{name}: axis {a!r} is out of range for a tensor with {ndim} dimensions")
     normalized = sorted(a % ndim for a in axes)
     if len(set(normalized)) != len(normalized):

@@ -1,0 +1,29 @@
+# One command builds the book, one runs the tests; each installs what it needs first.
+#   make book    install into .venv, execute every chapter, build the site into _build/html
+#   make test    install into .venv, run the tests (the site tests read _build/html)
+#   make chapter NAME=division   execute one chapter on its own and name a failing cell
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: install book test chapter clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt code/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -r requirements.txt
+	touch $@
+
+book: install
+	$(BIN)/jupyter-book build . --builder html -n -W --keep-going
+
+test: install
+	$(BIN)/python -m pytest
+
+chapter: install
+	$(BIN)/python -m pytest -m chapters -k "$(NAME)"
+
+clean:
+	rm -rf _build

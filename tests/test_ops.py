@@ -1,0 +1,121 @@
+"""Every op in the catalogue, forward and backward, against torch and central differences.
+
+Hypothesis draws shapes (0-d, size-1 axes, axes that broadcast) and values; the checks
+are float64 and use a random upstream gradient, never only ones.
+"""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import nabla as nb
+from nabla.gradcheck import check_against_torch, check_backward, relative_error
+from op_cases import CASES
+
+
+def bind(f, constants):
+    return lambda *inputs: f(*inputs, **constants)
+
+
+@pytest.mark.parametrize("case", CASES, ids=repr)
+@given(data=st.data())
+def test_forward_matches_torch(case, data):
+    arrays, constants = data.draw(case.inputs)
+    ours = bind(case.nabla, constants)(*(nb.Tensor(X) for X in arrays))
+    theirs = bind(case.torch, constants)(*(torch.tensor(X) for X in arrays))
+    assert ours.shape == tuple(theirs.shape)
+    assert ours.dtype == np.float64
+    assert np.max(relative_error(ours.value, theirs.numpy()), initial=0.0) <= 1e-12
+
+
+@pytest.mark.parametrize("case", CASES, ids=repr)
+@given(data=st.data(), seed=st.integers(0, 2**32 - 1))
+def test_backward_matches_torch(case, data, seed):
+    arrays, constants = data.draw(case.inputs)
+    check_against_torch(bind(case.nabla, constants), bind(case.torch, constants), *arrays, seed=seed, tol=1e-10)
+
+
+@pytest.mark.parametrize("case", CASES, ids=repr)
+@settings(max_examples=20)
+@given(data=st.data(), seed=st.integers(0, 2**32 - 1))
+def test_backward_matches_central_differences(case, data, seed):
+    arrays, constants = data.draw(case.inputs)
+    check_backward(bind(case.nabla, constants), *arrays, seed=seed)
+
+
+def test_broadcast_backward_sums_over_the_copies():
+    # A (3, 1) column copied into 16 columns: each entry's adjoint is its row's sum.
+    x = nb.Tensor(np.arange(3.0).reshape(3, 1))
+    Y_bar = np.random.default_rng(0).standard_normal((2, 3, 16))
+    nb.broadcast_to(x, (2, 3, 16)).backward(Y_bar)
+    assert x.grad.shape == (3, 1)
+    np.testing.assert_allclose(x.grad, Y_bar.sum(axis=(0, 2))[:, None])
+
+
+def test_a_number_keeps_the_tensors_float32():
+    x = nb.Tensor(np.ones(3, dtype=np.float32))
+    assert (2 * x).dtype == np.float32
+    assert (x / 4.0).dtype == np.float32
+
+
+# ---- bad input: each error names the problem and the shapes or values ------------------
+
+
+def test_shapes_that_cannot_broadcast_name_both_shapes():
+    with pytest.raises(nb.ShapeError, match=r"add: cannot broadcast shapes \(2, 3\) and \(4,\)"):
+        nb.Tensor(np.ones((2, 3))) + np.ones(4)
+
+
+def test_broadcast_to_a_smaller_shape_is_refused():
+    with pytest.raises(nb.ShapeError, match=r"cannot broadcast shape \(3, 4\) to \(4,\)"):
+        nb.broadcast_to(nb.Tensor(np.ones((3, 4))), (4,))
+
+
+def test_dividing_by_zero_raises_and_says_where():
+    with pytest.raises(ZeroDivisionError, match=r"Y contains 2 zero\(s\), the first at index \(0, 1\)"):
+        nb.Tensor(np.ones((2, 2))) / np.array([[1.0, 0.0], [0.0, 2.0]])
+
+
+def test_dividing_by_the_number_zero_raises():
+    with pytest.raises(ZeroDivisionError):
+        nb.Tensor(np.ones(2)) / 0
+
+
+def test_an_integer_array_operand_is_refused():
+    with pytest.raises(TypeError, match=r"dtype int64"):
+        nb.Tensor(np.ones(3)) * np.arange(3)
+
+
+@pytest.mark.parametrize("other", ["2", None, [1.0, 2.0], True])
+def test_wrong_operand_types_are_refused(other):
+    with pytest.raises(TypeError, match=r"multiply: cannot use a"):
+        nb.Tensor(np.ones(2)) * other
+
+
+def test_power_needs_a_constant_exponent():
+    x = nb.Tensor(np.ones(2))
+    with pytest.raises(TypeError, match="exponent must be a constant number"):
+        x**x
+    with pytest.raises(TypeError, match="tensor in the exponent"):
+        2.0**x
+
+
+def test_power_refuses_what_has_no_real_derivative():
+    with pytest.raises(ValueError, match=r"not real for negative X \(the smallest X is -1.0\)"):
+        nb.Tensor(np.array([-1.0, 4.0])) ** 0.5
+    with pytest.raises(ValueError, match="no finite derivative at X == 0"):
+        nb.Tensor(np.array([0.0, 4.0])) ** 0.5
+
+
+@pytest.mark.parametrize("axis", [2, -3, (0, 0)])
+def test_a_bad_axis_is_named(axis):
+    with pytest.raises(ValueError, match=r"sum: axis .* (out of range for a tensor with 2 dimensions|names the same axis twice)"):
+        nb.sum(nb.Tensor(np.ones((2, 3))), axis=axis)
+
+
+@pytest.mark.parametrize("axis", [1.5, "0", True])
+def test_an_axis_that_is_not_an_int_is_refused(axis):
+    with pytest.raises(TypeError, match=r"mean: an axis is an int or a tuple of ints"):
+        nb.mean(nb.Tensor(np.ones((2, 3))), axis=axis)
