@@ -84,6 +84,72 @@ def power(draw):
     return (X,), {"p": p}
 
 
+@st.composite
+def matrices(draw):
+    N, D, M = (draw(st.integers(1, MAX_SIDE)) for _ in range(3))
+    return (draw(values((N, D))), draw(values((D, M)))), {}
+
+
+@st.composite
+def linear(draw):
+    (X, W), _ = draw(matrices())
+    return (X, W, draw(values((W.shape[1],)))), {}
+
+
+@st.composite
+def with_axis(draw, first=values):
+    X = draw(first(draw(hnp.array_shapes(min_dims=1, max_dims=MAX_DIMS, max_side=MAX_SIDE))))
+    return (X,), {"axis": draw(st.integers(-X.ndim, X.ndim - 1))}
+
+
+@st.composite
+def expand_args(draw):
+    X = draw(values(draw(shape())))
+    return (X,), {"axis": draw(st.integers(0, X.ndim)), "size": draw(st.integers(1, MAX_SIDE))}
+
+
+@st.composite
+def reshape_args(draw):
+    X = draw(values(draw(shape())))
+    target = draw(st.sampled_from([X.shape[::-1], (X.size,), (1, X.size), (X.size, 1, 1), (-1,)]))
+    return (X,), {"shape": target}
+
+
+@st.composite
+def transpose_args(draw):
+    X = draw(values(draw(shape())))
+    return (X,), {"axes": tuple(draw(st.permutations(range(X.ndim))))}
+
+
+@st.composite
+def select_args(draw):
+    (X,), constants = draw(with_axis())
+    size = X.shape[constants["axis"]]
+    index = draw(st.lists(st.integers(0, size - 1), min_size=1, max_size=5))  # repeats included
+    return (X,), {**constants, "index": np.array(index)}
+
+
+@st.composite
+def squeeze_args(draw):
+    X_shape = draw(shape())
+    axis = draw(st.integers(0, len(X_shape)))
+    X = draw(values(X_shape[:axis] + (1,) + X_shape[axis:]))
+    return (X,), {"axis": axis}
+
+
+@st.composite
+def unsqueeze_args(draw):
+    X = draw(values(draw(shape())))
+    return (X,), {"axis": draw(st.integers(-X.ndim - 1, X.ndim))}
+
+
+@st.composite
+def classification(draw):
+    N, C = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    labels = np.array(draw(st.lists(st.integers(0, C - 1), min_size=N, max_size=N)))
+    return (draw(values((N, C), -5.0, 5.0)),), {"labels": labels}
+
+
 @dataclass(frozen=True)
 class OpCase:
     name: str
@@ -123,6 +189,43 @@ CASES = [
         lambda X, shape: nb.broadcast_to(X, shape),
         lambda X, shape: torch.broadcast_to(X, shape),
         broadcast(),
+    ),
+    OpCase("exp", nb.exp, torch.exp, unary()),
+    OpCase("log", nb.log, torch.log, unary(lambda shape: values(shape, 0.5, 3.0))),
+    OpCase("sigmoid", nb.sigmoid, torch.sigmoid, unary()),
+    OpCase("tanh", nb.tanh, torch.tanh, unary()),
+    OpCase("relu", nb.relu, torch.relu, unary(away_from_zero)),  # away from the kink at 0
+    OpCase("matmul", lambda X, W: X @ W, lambda X, W: X @ W, matrices()),
+    OpCase("linear layer", lambda X, W, b: X @ W + b, lambda X, W, b: X @ W + b, linear()),
+    OpCase(
+        "expand",
+        nb.expand,
+        lambda X, axis, size: X.unsqueeze(axis).expand(*X.shape[:axis], size, *X.shape[axis:]),
+        expand_args(),
+    ),
+    OpCase("reshape", nb.reshape, lambda X, shape: X.reshape(shape), reshape_args()),
+    OpCase("transpose", nb.transpose, lambda X, axes: X.permute(axes), transpose_args()),
+    OpCase(
+        "select",
+        lambda X, index, axis: nb.select(X, index, axis),
+        lambda X, index, axis: torch.index_select(X, axis, torch.from_numpy(index)),
+        select_args(),
+    ),
+    OpCase("squeeze", nb.squeeze, lambda X, axis: X.squeeze(axis), squeeze_args()),
+    OpCase("unsqueeze", nb.unsqueeze, lambda X, axis: X.unsqueeze(axis), unsqueeze_args()),
+    OpCase(
+        "normalize",
+        nb.normalize,
+        lambda X, axis: X / X.norm(dim=axis, keepdim=True),
+        with_axis(away_from_zero),
+    ),
+    OpCase("softmax", nb.softmax, lambda X, axis: torch.softmax(X, axis), with_axis()),
+    OpCase("log_softmax", nb.log_softmax, lambda X, axis: torch.log_softmax(X, axis), with_axis()),
+    OpCase(
+        "cross_entropy",
+        nb.cross_entropy,
+        lambda X, labels: torch.nn.functional.cross_entropy(X, torch.from_numpy(labels)),
+        classification(),
     ),
     # Python numbers and numpy arrays as constants, on either side of each operator.
     OpCase("number on the left", lambda X: 2.5 - 1.5 / X * 3, lambda X: 2.5 - 1.5 / X * 3, unary(away_from_zero)),

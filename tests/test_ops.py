@@ -119,3 +119,79 @@ def test_a_bad_axis_is_named(axis):
 def test_an_axis_that_is_not_an_int_is_refused(axis):
     with pytest.raises(TypeError, match=r"mean: an axis is an int or a tuple of ints"):
         nb.mean(nb.Tensor(np.ones((2, 3))), axis=axis)
+
+
+def test_matmul_inner_sizes_that_differ_name_both_shapes():
+    with pytest.raises(nb.ShapeError, match=r"matmul: X has shape \(4, 3\) but W has shape \(5, 2\); the inner sizes 3 and 5 must match"):
+        nb.Tensor(np.ones((4, 3))) @ nb.Tensor(np.ones((5, 2)))
+
+
+def test_matmul_takes_matrices():
+    with pytest.raises(nb.ShapeError, match=r"takes two matrices, got X of shape \(3,\)"):
+        nb.matmul(nb.Tensor(np.ones(3)), nb.Tensor(np.ones((3, 2))))
+
+
+def test_log_of_non_positive_values_says_where():
+    with pytest.raises(ValueError, match=r"log: X has 2 entries that are not positive, the first 0.0 at index \(1,\)"):
+        nb.log(nb.Tensor(np.array([1.0, 0.0, -2.0])))
+
+
+def test_relu_derivative_at_zero_is_zero_as_in_torch():
+    x = nb.Tensor(np.array([-1.0, 0.0, 2.0]))
+    nb.sum(nb.relu(x)).backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 0.0, 1.0])
+
+
+def test_sigmoid_and_softmax_do_not_overflow():
+    x = nb.Tensor(np.array([[-1000.0, 0.0, 1000.0]]))
+    np.testing.assert_array_equal(nb.sigmoid(x).value, [[0.0, 0.5, 1.0]])
+    np.testing.assert_allclose(nb.softmax(x).value, [[0.0, 0.0, 1.0]])
+    assert nb.cross_entropy(x, np.array([2])).item() == pytest.approx(0.0)
+
+
+def test_select_accumulates_repeated_rows():
+    X = nb.Tensor(np.arange(6.0).reshape(3, 2))
+    nb.sum(nb.select(X, [2, 2, 0])).backward()
+    np.testing.assert_array_equal(X.grad, [[1.0, 1.0], [0.0, 0.0], [2.0, 2.0]])
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda X: nb.select(X, [3]), IndexError, r"select: index \[3\] is out of range for axis 0 of size 3 \(shape \(3, 2\)\)"),
+        (lambda X: nb.select(X, [0.5]), TypeError, r"select: index must hold integers, got dtype float64"),
+        (lambda X: nb.reshape(X, (4,)), nb.ShapeError, r"reshape: cannot arrange 6 elements of shape \(3, 2\) as \(4,\)"),
+        (lambda X: nb.squeeze(X, 0), nb.ShapeError, r"squeeze: axis 0 of shape \(3, 2\) has size 3, not 1"),
+        (lambda X: nb.unsqueeze(X, 3), ValueError, r"unsqueeze: a new axis goes at a position from -3 to 2, got 3"),
+        (lambda X: nb.expand(X, 3, 2), ValueError, r"expand: a new axis goes at a position from 0 to 2"),
+        (lambda X: nb.transpose(X, (0, 0)), ValueError, r"transpose: axes \(0, 0\) are not a permutation"),
+        (lambda X: nb.normalize(X * 0.0), ZeroDivisionError, r"normalize: X of shape \(3, 2\) has a slice of norm 0"),
+    ],
+)
+def test_shape_and_index_errors_name_the_values(call, error, message):
+    with pytest.raises(error, match=message):
+        call(nb.Tensor(np.arange(6.0).reshape(3, 2)))
+
+
+@pytest.mark.parametrize(
+    "labels, error, message",
+    [
+        (np.array([0, 3]), ValueError, r"labels must lie in \[0, 3\), got \[3\]"),
+        (np.array([0, -1]), ValueError, r"labels must lie in \[0, 3\), got \[-1\]"),
+        (np.array([0, 1, 2]), nb.ShapeError, r"labels have shape \(3,\) but logits have shape \(2, 3\); expected \(2,\)"),
+        (np.array([[0], [1]]), nb.ShapeError, r"labels have shape \(2, 1\)"),
+        (np.array([0.0, 1.0]), TypeError, r"labels must be integer class indices, got dtype float64"),
+    ],
+)
+def test_cross_entropy_refuses_bad_labels(labels, error, message):
+    with pytest.raises(error, match=message):
+        nb.cross_entropy(nb.Tensor(np.zeros((2, 3))), labels)
+
+
+def test_cross_entropy_gradient_is_p_minus_y_over_n():
+    X = np.random.default_rng(0).standard_normal((4, 3))
+    labels = np.array([0, 2, 1, 2])
+    logits = nb.Tensor(X)
+    nb.cross_entropy(logits, labels).backward()
+    P = np.exp(X) / np.exp(X).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(logits.grad, (P - np.eye(3)[labels]) / 4, rtol=1e-12)

@@ -9,8 +9,34 @@ derived in a chapter of the book, and the chapter includes the code from here.
     loss.backward()          # x.grad is now 2 x
 """
 
-from nabla import gradcheck, ops
-from nabla.ops import add, broadcast_to, divide, mean, multiply, negate, power, subtract, sum
+from nabla import gradcheck, nn, ops
+from nabla.ops import (
+    add,
+    broadcast_to,
+    cross_entropy,
+    divide,
+    exp,
+    expand,
+    log,
+    log_softmax,
+    matmul,
+    mean,
+    multiply,
+    negate,
+    normalize,
+    power,
+    relu,
+    reshape,
+    select,
+    sigmoid,
+    softmax,
+    squeeze,
+    subtract,
+    sum,
+    tanh,
+    transpose,
+    unsqueeze,
+)
 from nabla.tensor import ShapeError, Tensor
 
 __all__ = [
@@ -25,6 +51,23 @@ __all__ = [
     "sum",
     "mean",
     "broadcast_to",
+    "exp",
+    "log",
+    "sigmoid",
+    "tanh",
+    "relu",
+    "matmul",
+    "expand",
+    "reshape",
+    "transpose",
+    "select",
+    "squeeze",
+    "unsqueeze",
+    "normalize",
+    "softmax",
+    "log_softmax",
+    "cross_entropy",
     "gradcheck",
+    "nn",
     "ops",
 ]

@@ -319,3 +319,370 @@ def mean(X, axis=None, keepdims=False):
     """The mean of X over ``axis`` (all axes if None)."""
     X = as_tensor(X, what="mean")
     return Mean.apply(X, axes=normalize_axis(axis, X.ndim, "mean"), keepdims=keepdims)
+
+
+# ---- element-wise functions (book/elementwise.md) --------------------------------------
+#
+# For S = f(X) applied element by element, dS_kl/dX_ij is zero unless (k, l) = (i, j), so
+# the recipe's sum collapses to one term: X_bar = S_bar * f'(X). Each op below is that line.
+
+
+class Exp(Op):
+    r"""$S = \exp(X)$, element-wise."""
+
+    @staticmethod
+    def forward(ctx, X):
+        ctx.S = np.exp(X)
+        return ctx.S
+
+    @staticmethod
+    def backward(ctx, S_bar):
+        X_bar = S_bar * ctx.S  # eq. exp-backward: exp' = exp, and S is already computed
+        return X_bar
+
+
+class Log(Op):
+    r"""$S = \log X$, element-wise, for $X > 0$."""
+
+    @staticmethod
+    def forward(ctx, X):
+        bad = np.argwhere(~(X > 0))
+        if len(bad):
+            where = tuple(int(i) for i in bad[0])
+            raise ValueError(
+                f"log: X has {len(bad)} entries that are not positive, the first {X[where]} at index "
+                f"{where}; log is undefined there"
+            )
+        ctx.X = X
+        return np.log(X)
+
+    @staticmethod
+    def backward(ctx, S_bar):
+        X_bar = S_bar / ctx.X  # eq. log-backward
+        return X_bar
+
+
+class Sigmoid(Op):
+    r"""$S = \sigma(X) = 1 / (1 + e^{-X})$, element-wise."""
+
+    @staticmethod
+    def forward(ctx, X):
+        # exp(-log(1 + e^-X)), computed without overflow for large |X|
+        ctx.S = np.exp(-np.logaddexp(0.0, -X))
+        return ctx.S
+
+    @staticmethod
+    def backward(ctx, S_bar):
+        X_bar = S_bar * ctx.S * (1 - ctx.S)  # eq. sigmoid-backward: sigma' = sigma (1 - sigma)
+        return X_bar
+
+
+class Tanh(Op):
+    r"""$S = \tanh X$, element-wise."""
+
+    @staticmethod
+    def forward(ctx, X):
+        ctx.S = np.tanh(X)
+        return ctx.S
+
+    @staticmethod
+    def backward(ctx, S_bar):
+        X_bar = S_bar * (1 - ctx.S**2)  # eq. tanh-backward
+        return X_bar
+
+
+class ReLU(Op):
+    r"""$S = \max(X, 0)$, element-wise. Its derivative at 0 is taken to be 0, as in PyTorch."""
+
+    @staticmethod
+    def forward(ctx, X):
+        ctx.X = X
+        return np.maximum(X, 0.0)
+
+    @staticmethod
+    def backward(ctx, S_bar):
+        X_bar = S_bar * (ctx.X > 0)  # eq. relu-backward: the mask multiplies, it does not add
+        return X_bar
+
+
+# ---- matrix multiplication (book/matmul.md) --------------------------------------------
+
+
+class MatMul(Op):
+    r"""$Y = XW$ for X of shape (N, D) and W of shape (D, M). Derived in book/matmul.md."""
+
+    @staticmethod
+    def forward(ctx, X, W):
+        if X.ndim != 2 or W.ndim != 2:
+            raise ShapeError(f"matmul: takes two matrices, got X of shape {X.shape} and W of shape {W.shape}")
+        if X.shape[1] != W.shape[0]:
+            raise ShapeError(
+                f"matmul: X has shape {X.shape} but W has shape {W.shape}; the inner sizes "
+                f"{X.shape[1]} and {W.shape[0]} must match"
+            )
+        ctx.X, ctx.W = X, W
+        return X @ W
+
+    @staticmethod
+    def backward(ctx, Y_bar):
+        X_bar = Y_bar @ ctx.W.T  # eq. matmul-x
+        W_bar = ctx.X.T @ Y_bar  # eq. matmul-w
+        return X_bar, W_bar
+
+
+# ---- shapes: copies, views and selections (book/broadcasting.md) -----------------------
+
+
+class Expand(Op):
+    r"""$Y$ = ``size`` copies of X stacked along a new axis ``axis``: $Y_{i l} = x_i$ for a vector."""
+
+    @staticmethod
+    def forward(ctx, X, *, axis, size):
+        ctx.axis = axis
+        return np.repeat(np.expand_dims(X, axis), size, axis=axis)
+
+    @staticmethod
+    def backward(ctx, Y_bar):
+        X_bar = Y_bar.sum(axis=ctx.axis)  # eq. expand-backward: every copy's adjoint flows back
+        return X_bar
+
+
+class Reshape(Op):
+    r"""The elements of X, in order, arranged to ``shape``."""
+
+    @staticmethod
+    def forward(ctx, X, *, shape):
+        ctx.X_shape = X.shape
+        return X.reshape(shape)
+
+    @staticmethod
+    def backward(ctx, Y_bar):
+        return Y_bar.reshape(ctx.X_shape)
+
+
+class Transpose(Op):
+    r"""X with its axes permuted by ``axes`` ($X^\top$ for a matrix)."""
+
+    @staticmethod
+    def forward(ctx, X, *, axes):
+        ctx.axes = axes
+        return np.transpose(X, axes)
+
+    @staticmethod
+    def backward(ctx, Y_bar):
+        # The inverse permutation puts every axis back where it came from.
+        return np.transpose(Y_bar, np.argsort(ctx.axes))
+
+
+class Select(Op):
+    r"""$Y$ = the entries of X at ``index`` along ``axis`` (rows of a matrix for axis 0)."""
+
+    @staticmethod
+    def forward(ctx, X, *, index, axis):
+        ctx.X_shape, ctx.index, ctx.axis = X.shape, index, axis
+        return np.take(X, index, axis=axis)
+
+    @staticmethod
+    def backward(ctx, Y_bar):
+        X_bar = np.zeros(ctx.X_shape, dtype=Y_bar.dtype)
+        # add.at, not assignment: a row selected twice receives both adjoints.
+        np.add.at(X_bar, (slice(None),) * ctx.axis + (ctx.index,), Y_bar)
+        return X_bar
+
+
+class Normalize(Op):
+    r"""$Y = X / \lVert X \rVert$, each slice along ``axis`` scaled to unit Euclidean norm."""
+
+    @staticmethod
+    def forward(ctx, X, *, axis):
+        r = np.sqrt(np.sum(X**2, axis=axis, keepdims=True))
+        if np.any(r == 0):
+            raise ZeroDivisionError(f"normalize: X of shape {X.shape} has a slice of norm 0 along axis {axis}")
+        ctx.Y, ctx.r, ctx.axis = X / r, r, axis
+        return ctx.Y
+
+    @staticmethod
+    def backward(ctx, Y_bar):
+        # Remove from Y_bar its component along Y (moving along Y changes only the norm), scale by 1/r.
+        X_bar = (Y_bar - ctx.Y * np.sum(Y_bar * ctx.Y, axis=ctx.axis, keepdims=True)) / ctx.r  # eq. normalize-backward
+        return X_bar
+
+
+# ---- softmax and cross-entropy (book/softmax.md) ---------------------------------------
+
+
+def log_sum_exp(X, axis):
+    """$\\log\\sum_j e^{X_j}$ along ``axis`` (kept), computed without overflow: shift by the max first."""
+    m = np.max(X, axis=axis, keepdims=True)
+    return m + np.log(np.sum(np.exp(X - m), axis=axis, keepdims=True))
+
+
+class Softmax(Op):
+    r"""$P_{ij} = e^{X_{ij}} / \sum_k e^{X_{ik}}$ along ``axis``."""
+
+    @staticmethod
+    def forward(ctx, X, *, axis):
+        ctx.P, ctx.axis = np.exp(X - log_sum_exp(X, axis)), axis
+        return ctx.P
+
+    @staticmethod
+    def backward(ctx, P_bar):
+        # The full Jacobian diag(p) - p p^T, applied without building it.
+        X_bar = ctx.P * (P_bar - np.sum(P_bar * ctx.P, axis=ctx.axis, keepdims=True))  # eq. softmax-backward
+        return X_bar
+
+
+class LogSoftmax(Op):
+    r"""$L_{ij} = X_{ij} - \log\sum_k e^{X_{ik}}$ along ``axis``."""
+
+    @staticmethod
+    def forward(ctx, X, *, axis):
+        L = X - log_sum_exp(X, axis)
+        ctx.P, ctx.axis = np.exp(L), axis
+        return L
+
+    @staticmethod
+    def backward(ctx, L_bar):
+        X_bar = L_bar - ctx.P * np.sum(L_bar, axis=ctx.axis, keepdims=True)  # eq. log-softmax-backward
+        return X_bar
+
+
+class CrossEntropy(Op):
+    r"""$\ell = -\frac1N \sum_i \log P_{i, y_i}$ for logits X of shape (N, C) and integer labels y."""
+
+    @staticmethod
+    def forward(ctx, X, *, labels):
+        N = X.shape[0]
+        L = X - log_sum_exp(X, axis=1)
+        Y = np.zeros_like(X)
+        Y[np.arange(N), labels] = 1.0  # one-hot
+        ctx.P, ctx.Y, ctx.N = np.exp(L), Y, N
+        return -np.sum(Y * L) / N
+
+    @staticmethod
+    def backward(ctx, l_bar):
+        X_bar = l_bar * (ctx.P - ctx.Y) / ctx.N  # eq. cross-entropy-backward
+        return X_bar
+
+
+# ---- the functions a reader calls (Part I, chapters 4-7) --------------------------------
+
+
+def exp(X):
+    return Exp.apply(X)
+
+
+def log(X):
+    return Log.apply(X)
+
+
+def sigmoid(X):
+    return Sigmoid.apply(X)
+
+
+def tanh(X):
+    return Tanh.apply(X)
+
+
+def relu(X):
+    return ReLU.apply(X)
+
+
+def matmul(X, W):
+    """$XW$ for matrices X (N, D) and W (D, M); also ``X @ W``."""
+    return MatMul.apply(X, W)
+
+
+def expand(X, axis, size):
+    """``size`` copies of X along a new axis at position ``axis``."""
+    X = as_tensor(X, what="expand")
+    if not 0 <= axis <= X.ndim:
+        raise ValueError(f"expand: a new axis goes at a position from 0 to {X.ndim} for shape {X.shape}, got {axis}")
+    if not isinstance(size, numbers.Integral) or size < 1:
+        raise ValueError(f"expand: size must be a positive int, got {size!r}")
+    return Expand.apply(X, axis=axis, size=int(size))
+
+
+def reshape(X, shape):
+    X = as_tensor(X, what="reshape")
+    shape = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
+    try:
+        np.empty(X.shape, dtype=np.bool_).reshape(shape)
+    except ValueError:
+        raise ShapeError(f"reshape: cannot arrange {X.size} elements of shape {X.shape} as {shape}") from None
+    return Reshape.apply(X, shape=shape)
+
+
+def transpose(X, axes=None):
+    X = as_tensor(X, what="transpose")
+    axes = tuple(reversed(range(X.ndim))) if axes is None else tuple(axes)
+    if len(axes) != X.ndim or sorted(a % X.ndim for a in axes) != list(range(X.ndim)):
+        raise ValueError(f"transpose: axes {axes} are not a permutation of the {X.ndim} axes of shape {X.shape}")
+    return Transpose.apply(X, axes=tuple(a % X.ndim for a in axes))
+
+
+def select(X, index, axis=0):
+    """The entries of X at integer ``index`` (an int or an int array) along ``axis``."""
+    X = as_tensor(X, what="select")
+    (axis,) = normalize_axis(axis, X.ndim, "select")
+    index = np.asarray(index)
+    if not np.issubdtype(index.dtype, np.integer):
+        raise TypeError(f"select: index must hold integers, got dtype {index.dtype}")
+    size = X.shape[axis]
+    if np.any((index < -size) | (index >= size)):
+        raise IndexError(f"select: index {index.tolist()} is out of range for axis {axis} of size {size} (shape {X.shape})")
+    return Select.apply(X, index=index, axis=axis)
+
+
+def squeeze(X, axis):
+    """X without its size-1 axis ``axis``."""
+    X = as_tensor(X, what="squeeze")
+    (axis,) = normalize_axis(axis, X.ndim, "squeeze")
+    if X.shape[axis] != 1:
+        raise ShapeError(f"squeeze: axis {axis} of shape {X.shape} has size {X.shape[axis]}, not 1")
+    return reshape(X, X.shape[:axis] + X.shape[axis + 1 :])
+
+
+def unsqueeze(X, axis):
+    """X with a new size-1 axis at position ``axis``."""
+    X = as_tensor(X, what="unsqueeze")
+    if not -X.ndim - 1 <= axis <= X.ndim:
+        raise ValueError(f"unsqueeze: a new axis goes at a position from {-X.ndim - 1} to {X.ndim}, got {axis}")
+    axis = axis % (X.ndim + 1)
+    return reshape(X, X.shape[:axis] + (1,) + X.shape[axis:])
+
+
+def normalize(X, axis=-1):
+    r"""$X / \lVert X\rVert$ along ``axis`` (rows of a matrix by default)."""
+    X = as_tensor(X, what="normalize")
+    (axis,) = normalize_axis(axis, X.ndim, "normalize")
+    return Normalize.apply(X, axis=axis)
+
+
+def softmax(X, axis=-1):
+    X = as_tensor(X, what="softmax")
+    (axis,) = normalize_axis(axis, X.ndim, "softmax")
+    return Softmax.apply(X, axis=axis)
+
+
+def log_softmax(X, axis=-1):
+    X = as_tensor(X, what="log_softmax")
+    (axis,) = normalize_axis(axis, X.ndim, "log_softmax")
+    return LogSoftmax.apply(X, axis=axis)
+
+
+def cross_entropy(logits, labels):
+    """Mean cross-entropy of logits (N, C) against integer class labels (N,) in [0, C)."""
+    logits = as_tensor(logits, what="cross_entropy")
+    labels = np.asarray(labels)
+    if logits.ndim != 2:
+        raise ShapeError(f"cross_entropy: logits must have shape (N, C), got {logits.shape}")
+    N, C = logits.shape
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError(f"cross_entropy: labels must be integer class indices, got dtype {labels.dtype}")
+    if labels.shape != (N,):
+        raise ShapeError(f"cross_entropy: labels have shape {labels.shape} but logits have shape {logits.shape}; expected ({N},)")
+    if np.any((labels < 0) | (labels >= C)):
+        bad = labels[(labels < 0) | (labels >= C)]
+        raise ValueError(f"cross_entropy: labels must lie in [0, {C}), got {bad.tolist()[:5]}")
+    return CrossEntropy.apply(logits, labels=labels)

@@ -116,6 +116,16 @@ class Tensor:
     def __neg__(self):
         return ops.negate(self)
 
+    def __matmul__(self, other):
+        return ops.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return ops.matmul(other, self)
+
+    @property
+    def T(self):
+        return ops.transpose(self)
+
     def __pow__(self, p):
         return ops.power(self, p)
 
