@@ -1,5 +1,7 @@
 """The gradient checker: it passes right backward passes and catches wrong ones."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -109,3 +111,20 @@ def test_torch_twin_agrees_on_a_composite():
         X,
         Y,
     )
+
+
+def test_check_derivation_accepts_a_right_rule_written_in_numpy():
+    verdicts = nb.gradcheck.check_derivation(lambda X, Y: X / Y, lambda S_bar, X, Y: (S_bar / Y, -S_bar * X / Y**2), X, Y)
+    assert all(v.ok for v in verdicts)
+
+
+def test_check_derivation_names_the_wrong_input_where_and_by_how_much():
+    with pytest.raises(GradientCheckError) as caught:
+        nb.gradcheck.check_derivation(lambda X, Y: X / Y, lambda S_bar, X, Y: (S_bar / Y, -S_bar * X / Y), X, Y)
+    assert "check_derivation: the gradient of input 1 is wrong" in str(caught.value)
+    assert re.search(r"input 1, shape \(3, 4\): WRONG, worst relative error .* at index \(\d, \d\) \(yours .*, central difference .*\)", str(caught.value))
+
+
+def test_check_derivation_catches_an_adjoint_of_the_wrong_shape():
+    with pytest.raises(GradientCheckError, match=r"your adjoint of input 0 has shape \(4,\), but input 0 has shape \(3, 4\)"):
+        nb.gradcheck.check_derivation(lambda X: X * 2, lambda S_bar, X: (2 * S_bar).sum(axis=0), X)
