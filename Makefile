@@ -1,5 +1,7 @@
 # One command builds the book, one runs the tests; each installs what it needs first.
 #   make book    install into .venv, execute every chapter, build the site into _build/html
+#                (--all: Sphinx would otherwise skip re-reading chapters it thinks unchanged,
+#                and their outputs would go stale after an edit to code/nabla)
 #   make test    install into .venv, run the tests (the site tests read _build/html)
 #   make chapter NAME=division   execute one chapter on its own and name a failing cell
 
@@ -17,7 +19,7 @@ $(VENV)/.installed: requirements.txt code/pyproject.toml
 	touch $@
 
 book: install
-	$(BIN)/jupyter-book build . --builder html -n -W --keep-going
+	$(BIN)/jupyter-book build . --builder html --all -n -W --keep-going
 
 test: install
 	$(BIN)/python -m pytest

@@ -36,11 +36,16 @@ def toc_files():
 
 
 def is_notebook(file):
-    return (ROOT / f"{file}.md").read_text().startswith("---\njupytext:")
+    path = ROOT / f"{file}.md"
+    return path.exists() and path.read_text().startswith("---\njupytext:")
 
 
 PAGES = toc_files()
 NOTEBOOKS = [f for f in PAGES if is_notebook(f)]
+
+
+def test_every_page_in_the_table_of_contents_exists():
+    assert [f for f in PAGES if not (ROOT / f"{f}.md").exists()] == []
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +134,7 @@ def test_math_is_typeset_in_a_browser(site, file, tmp_path):
     dom = BeautifulSoup(rendered_dom(site / f"{file}.html", tmp_path), "html.parser")
     typeset = dom.find_all("mjx-container")
     assert len(typeset) >= len(math), f"{file}: {len(math)} math elements but {len(typeset)} typeset by MathJax"
+    dom = dom.body  # the <title> is not typeset: it is not page text
     for hidden in dom(["script", "style", "mjx-container", "pre", "code", "textarea"]):
         hidden.decompose()
     text = dom.get_text()

@@ -57,6 +57,17 @@ def test_a_second_backward_adds_into_grad():
     np.testing.assert_array_equal(a.grad, first)
 
 
+def test_gradients_do_not_share_memory():
+    a, b = nb.Tensor(np.ones(2)), nb.Tensor(np.ones(2))
+    upstream = np.array([1.0, 2.0])
+    c = a + b  # Add.backward hands the same array to both inputs
+    c.backward(upstream)
+    a.grad *= 0.5
+    np.testing.assert_array_equal(b.grad, [1.0, 2.0])
+    np.testing.assert_array_equal(c.grad, [1.0, 2.0])
+    np.testing.assert_array_equal(upstream, [1.0, 2.0])
+
+
 def test_backward_with_an_upstream_gradient():
     a = nb.Tensor(np.array([[1.0, 2.0], [3.0, 4.0]]))
     S_bar = np.array([[1.0, -1.0], [0.5, 2.0]])

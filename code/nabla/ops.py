@@ -175,7 +175,7 @@ class Divide(Op):
         if len(zeros):
             raise ZeroDivisionError(
                 f"divide: Y contains {len(zeros)} zero(s), the first at index "
-                f"{tuple(int(i) for i in zeros[0])}; X / Y is infinite there and has no gradient"
+                f"{tuple(int(i) for i in zeros[0])}; X / Y is infinite (or 0/0, undefined) there and has no gradient"
             )
         ctx.X, ctx.Y = X, Y
         return X / Y

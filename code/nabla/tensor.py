@@ -185,7 +185,9 @@ class Tensor:
 
         for tensor in order:
             bar = adjoints[id(tensor)]
-            tensor.grad = bar if tensor.grad is None else tensor.grad + bar
+            # A copy: ops hand the same array to several inputs (Add passes S_bar to both),
+            # and a reader who edits one .grad in place must not change another.
+            tensor.grad = bar.copy() if tensor.grad is None else tensor.grad + bar
 
     def topological_order(self):
         """Every tensor this one depends on, each once, this tensor first and leaves last.

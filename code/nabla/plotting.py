@@ -1,0 +1,249 @@
+r"""The figures the chapters share, drawn with matplotlib only, on a white background.
+
+The book has a dark mode; a figure with a transparent background would put black axes and
+labels on a dark page. Every figure here therefore has a white figure *and* axes face colour.
+
+* :func:`white_figure` is ``plt.subplots`` with a white face colour: every chapter's plots start there.
+* :func:`draw_graph` draws a computation graph from the engine itself (book/computation-graphs.md).
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.font_manager import FontProperties
+from matplotlib.patches import Ellipse, FancyArrowPatch, FancyBboxPatch, Patch
+from matplotlib.textpath import TextToPath
+
+WHITE = "white"
+
+# Pale fills under black text and arrows: leaves, computed tensors, op nodes.
+LEAF_COLOUR = "#fff2cc"
+TENSOR_COLOUR = "#dae8fc"
+OP_COLOUR = "#f8cecc"
+EDGE_COLOUR = "#333333"
+
+FONT_SIZE = 10.0  # points, at the figure's natural size
+COLUMN_GAP = 20.0  # points of arrow between one column of nodes and the next
+ROW_GAP = 16.0  # points between two nodes of one column
+LEGEND_HEIGHT = 30.0  # points kept free above the graph for the legend
+MIN_WIDTH = 300.0  # points: the width of the legend
+
+
+def white_figure(**kwargs):
+    """``plt.subplots(**kwargs)`` with a white figure and axes face colour: ``(fig, ax)``.
+
+    Every figure in the book is made through this so that it stays legible in the site's
+    dark mode. Keyword arguments are those of ``plt.subplots`` (``figsize``, ``nrows``, ...).
+    """
+    kwargs.setdefault("facecolor", WHITE)
+    subplot_kw = dict(kwargs.pop("subplot_kw", None) or {})
+    subplot_kw.setdefault("facecolor", WHITE)
+    return plt.subplots(subplot_kw=subplot_kw, **kwargs)
+
+
+# ---- draw_graph: layout ------------------------------------------------------------------
+
+
+def tensor_label(tensor):
+    """A tensor's name if it has one, else its shape, e.g. ``(3, 2)``."""
+    return tensor.name if tensor.name else str(tuple(tensor.shape))
+
+
+def graph_nodes(tensor):
+    """The graph behind ``tensor`` as ``(nodes, edges)``, leaves first.
+
+    ``nodes`` maps a key to ``(kind, label, object)`` with kind ``"leaf"``, ``"tensor"`` or
+    ``"op"``; ``edges`` lists ``(from_key, to_key)``: input tensor → op node → output tensor.
+    A tensor used twice by one op (``a * a``) gives two edges, one per use.
+    """
+    nodes, edges = {}, []
+    for t in reversed(tensor.topological_order()):  # leaves first
+        node = t.source
+        key = ("tensor", id(t))
+        if node is None:
+            nodes[key] = ("leaf", tensor_label(t), t)
+            continue
+        op_key = ("op", id(node))
+        if op_key not in nodes:
+            nodes[op_key] = ("op", node.op.__name__, node)
+            edges.extend((("tensor", id(x)), op_key) for x in node.inputs)
+        nodes[key] = ("tensor", tensor_label(t), t)
+        edges.append((op_key, key))
+    return nodes, edges
+
+
+def columns_of(nodes, edges):
+    """The column of each node, 0 at the left, and each node's neighbours.
+
+    Every node sits as far right as it can: one column left of the first node that reads
+    it, the output in the last column. So a constant sits next to the op that uses it,
+    rather than at the far left with a long arrow across the picture.
+    """
+    predecessors = {key: [] for key in nodes}
+    successors = {key: [] for key in nodes}
+    for a, b in edges:
+        predecessors[b].append(a)
+        successors[a].append(b)
+    depth = {}  # the longest path from a leaf: it fixes how many columns there are
+    for key in nodes:  # leaves first, so every node comes after its predecessors
+        depth[key] = 1 + max((depth[p] for p in predecessors[key]), default=-1)
+    last = max(depth.values())
+    column = {}
+    for key in reversed(list(nodes)):  # the output first, every node after its successors
+        column[key] = min((column[s] for s in successors[key]), default=last + 1) - 1
+    return column, predecessors, successors
+
+
+def order_within_columns(nodes, column, predecessors, successors, sweeps=4):
+    """Nodes of each column, top to bottom, ordered to keep arrows short and uncrossed.
+
+    The barycentre heuristic: sort each column by the mean rank of its neighbours in the
+    column before (sweeping right) or after (sweeping left), a few times over.
+    """
+    n_columns = max(column.values()) + 1
+    layers = [[key for key in nodes if column[key] == c] for c in range(n_columns)]
+    rank = {key: i for layer in layers for i, key in enumerate(layer)}
+
+    def centred(key):
+        layer = layers[column[key]]
+        return rank[key] - (len(layer) - 1) / 2
+
+    def resort(layer, neighbours):
+        def barycentre(key):
+            ranks = [centred(n) for n in neighbours[key]]
+            return np.mean(ranks) if ranks else centred(key)
+
+        layer.sort(key=barycentre)
+        rank.update({key: i for i, key in enumerate(layer)})
+
+    for _ in range(sweeps):
+        for layer in layers[1:]:
+            resort(layer, predecessors)
+        for layer in reversed(layers[:-1]):
+            resort(layer, successors)
+    return layers
+
+
+def node_size(kind, label, font):
+    """Width and height in points of the patch drawn around ``label``."""
+    width, height, _ = TextToPath().get_text_width_height_descent(label, font, ismath=False)
+    height = max(height, font.get_size_in_points() * 0.75)
+    if kind == "op":
+        # A flat ellipse whose half-width a exceeds the text's half-width x by a few points;
+        # its half-height b is then the least that keeps the text's corners (x, y) inside,
+        # from x^2/a^2 + y^2/b^2 = 1.
+        x, y = width / 2 + 2, height / 2 + 3
+        a = x + 7
+        b = y / np.sqrt(1 - (x / a) ** 2)
+        return 2 * a, 2 * b
+    return width + 12, height + 12
+
+
+# ---- draw_graph: drawing -----------------------------------------------------------------
+
+
+def draw_graph(tensor, ax=None):
+    r"""Draw the computation graph that computed ``tensor``; return the matplotlib Figure.
+
+    Tensors are boxes, labelled with their ``.name`` if set and with their shape otherwise
+    (leaves, the tensors the reader made, in yellow; computed tensors in blue). Op nodes are
+    ellipses labelled with the op's class name (``Add``, ``Broadcast``, ...). Arrows run
+    input tensor → op node → output tensor, in columns from the leaves (left) to ``tensor``
+    (right). The graph is read from the engine itself, through ``tensor.topological_order()``
+    and each node's ``source.inputs``, so the picture is the graph ``backward()`` will walk.
+
+    Every patch carries a ``gid``: ``"tensor"`` or ``"op"`` for nodes (their labels
+    ``"tensor-label"`` and ``"op-label"``) and ``"edge"`` for arrows, so tests can count them.
+
+    With ``ax=None`` a new white figure sized to the graph is made; otherwise the graph is
+    drawn into ``ax`` (its text shrunk if ``ax`` is too small). In a notebook, assign the
+    result (``fig = draw_graph(y)``) so that the figure is not displayed twice.
+
+    Used in book/computation-graphs.md.
+    """
+    nodes, edges = graph_nodes(tensor)
+    column, predecessors, successors = columns_of(nodes, edges)
+    layers = order_within_columns(nodes, column, predecessors, successors)
+
+    # The layout, in points at FONT_SIZE: each column as wide as its widest node.
+    font = FontProperties(size=FONT_SIZE)
+    size = {key: node_size(kind, label, font) for key, (kind, label, _) in nodes.items()}
+    column_widths = [max(size[k][0] for k in layer) if layer else 0.0 for layer in layers]
+    column_heights = [
+        sum(size[k][1] for k in layer) + ROW_GAP * (len(layer) - 1) if layer else 0.0 for layer in layers
+    ]
+    graph_width = sum(column_widths) + COLUMN_GAP * (len(layers) - 1)
+    total_width = max(graph_width, MIN_WIDTH)  # room for the legend above a small graph
+    graph_height = max(column_heights)
+    total_height = graph_height + LEGEND_HEIGHT
+
+    centre = {}
+    x_left = (total_width - graph_width) / 2
+    for layer, width, height in zip(layers, column_widths, column_heights):
+        y_top = graph_height / 2 + height / 2
+        for key in layer:
+            h = size[key][1]
+            centre[key] = (x_left + width / 2, y_top - h / 2)
+            y_top -= h + ROW_GAP
+        x_left += width + COLUMN_GAP
+
+    margin = 8.0
+    if ax is None:
+        fig, ax = white_figure(figsize=((total_width + 2 * margin) / 72, (total_height + 2 * margin) / 72))
+        ax.set_position([margin / (total_width + 2 * margin), margin / (total_height + 2 * margin),
+                         total_width / (total_width + 2 * margin), total_height / (total_height + 2 * margin)])
+        scale, x_span, y_span = 1.0, total_width, total_height
+    else:
+        fig = ax.figure
+        ax_width, ax_height = ax.get_window_extent().size / fig.dpi * 72  # in points
+        # One data unit is `scale` points both ways (at most 1: shrink to fit, never enlarge).
+        scale = min(1.0, ax_width / total_width, ax_height / total_height)
+        x_span, y_span = ax_width / scale, ax_height / scale
+    fig.set_facecolor(WHITE)
+    ax.set_facecolor(WHITE)
+    ax.set_xlim((total_width - x_span) / 2, (total_width + x_span) / 2)
+    ax.set_ylim((total_height - y_span) / 2, (total_height + y_span) / 2)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+
+    patches = {}
+    for key, (kind, label, _) in nodes.items():
+        (x, y), (w, h) = centre[key], size[key]
+        if kind == "op":
+            patch = Ellipse((x, y), w, h, facecolor=OP_COLOUR, edgecolor=EDGE_COLOUR, linewidth=1, zorder=2)
+        else:
+            patch = FancyBboxPatch(
+                (x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0,rounding_size=4",
+                facecolor=LEAF_COLOUR if kind == "leaf" else TENSOR_COLOUR,
+                edgecolor=EDGE_COLOUR, linewidth=1, zorder=2,
+            )
+        patch.set_gid("op" if kind == "op" else "tensor")
+        ax.add_patch(patch)
+        patches[key] = patch
+        text = ax.text(x, y, label, ha="center", va="center", fontsize=FONT_SIZE * scale, zorder=3)
+        text.set_gid("op-label" if kind == "op" else "tensor-label")
+
+    seen = {}
+    for a, b in edges:
+        # The second use of one tensor by one op (a * a) bends away from the first.
+        repeat = seen[(a, b)] = seen.get((a, b), -1) + 1
+        bend = 0.0 if repeat == 0 else 0.35 * (-1) ** repeat * ((repeat + 1) // 2)
+        arrow = FancyArrowPatch(
+            centre[a], centre[b], patchA=patches[a], patchB=patches[b],
+            arrowstyle="-|>", mutation_scale=12 * scale, shrinkA=0, shrinkB=1,
+            connectionstyle=f"arc3,rad={bend}", color=EDGE_COLOUR, linewidth=1, zorder=1,
+        )
+        arrow.set_gid("edge")
+        ax.add_patch(arrow)
+
+    handles = [
+        Patch(facecolor=LEAF_COLOUR, edgecolor=EDGE_COLOUR, label="leaf tensor"),
+        Patch(facecolor=TENSOR_COLOUR, edgecolor=EDGE_COLOUR, label="computed tensor"),
+        Patch(facecolor=OP_COLOUR, edgecolor=EDGE_COLOUR, label="op node"),
+    ]
+    ax.legend(handles=handles, loc="upper center", ncol=3, frameon=False, fontsize=9 * scale,
+              handlelength=1.2, columnspacing=1.2, borderaxespad=0.2)
+    return fig

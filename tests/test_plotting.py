@@ -1,0 +1,125 @@
+"""Tests of nabla.plotting: the drawn graph is the engine's graph, and figures are white."""
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display: render to memory
+
+import io
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from matplotlib.colors import to_rgba
+from matplotlib.patches import Ellipse, FancyArrowPatch, FancyBboxPatch
+
+import nabla as nb
+from nabla.plotting import draw_graph, white_figure
+
+WHITE = to_rgba("white")
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def graph_of(tensor):
+    """What the engine says the graph is: (tensors, op nodes, arrows), counted independently."""
+    tensors = tensor.topological_order()
+    op_nodes = {id(t.source): t.source for t in tensors if t.source is not None}
+    arrows = sum(len(node.inputs) + len(node.outputs) for node in op_nodes.values())
+    return tensors, list(op_nodes.values()), arrows
+
+
+def drawn(fig, gid):
+    ax = fig.axes[0]
+    return [a for a in ax.patches + ax.texts if a.get_gid() == gid]
+
+
+def broadcast_expression():
+    rng = np.random.default_rng(0)
+    X = nb.Tensor(rng.standard_normal((4, 3)), name="X")
+    b = nb.Tensor(rng.standard_normal(3), name="b")
+    return nb.mean((X + b) * X)
+
+
+def diamond():
+    a = nb.Tensor(np.array([1.0, 2.0]), name="a")
+    return (a * 2) + (a * 3)
+
+
+@pytest.mark.parametrize("make", [broadcast_expression, diamond])
+def test_one_patch_per_tensor_op_and_arrow(make):
+    y = make()
+    tensors, op_nodes, arrows = graph_of(y)
+    fig = draw_graph(y)
+    assert len(drawn(fig, "tensor")) == len(tensors)
+    assert len(drawn(fig, "op")) == len(op_nodes)
+    assert len(drawn(fig, "edge")) == arrows
+    assert all(isinstance(p, FancyBboxPatch) for p in drawn(fig, "tensor"))
+    assert all(isinstance(p, Ellipse) for p in drawn(fig, "op"))
+    assert all(isinstance(p, FancyArrowPatch) for p in drawn(fig, "edge"))
+
+
+def test_labels_are_op_class_names_and_tensor_names_or_shapes():
+    y = broadcast_expression()
+    fig = draw_graph(y)
+    op_labels = sorted(t.get_text() for t in drawn(fig, "op-label"))
+    assert op_labels == sorted(t.source.op.__name__ for t in y.topological_order() if t.source is not None)
+    assert "Broadcast" in op_labels and "Mean" in op_labels
+    tensor_labels = [t.get_text() for t in drawn(fig, "tensor-label")]
+    assert "X" in tensor_labels and "b" in tensor_labels
+    assert "()" in tensor_labels  # the unnamed scalar output is labelled by its shape
+    assert tensor_labels.count("(4, 3)") == 3  # b broadcast, X + b, (X + b) * X
+
+
+def test_a_tensor_used_twice_by_one_op_gets_two_arrows():
+    a = nb.Tensor(np.array([1.0, 2.0]), name="a")
+    fig = draw_graph(a * a)
+    arrows = drawn(fig, "edge")
+    assert len(arrows) == 3  # a -> Multiply twice, Multiply -> output
+    bends = [arrow.get_connectionstyle().rad for arrow in arrows]
+    assert bends.count(0) == 2  # the first use of a, and the output
+    assert len(set(bends)) == 2  # the second use is curved, so both arrows are visible
+
+
+def test_every_arrow_points_right_from_leaves_to_output():
+    y = broadcast_expression()
+    fig = draw_graph(y)
+    # matplotlib has no public getter for an arrow's end points; _posA_posB is where it keeps them.
+    ends = [arrow._posA_posB for arrow in drawn(fig, "edge")]
+    assert all(start[0] < end[0] for start, end in ends)
+    x_of = {t.get_text(): t.get_position()[0] for t in drawn(fig, "tensor-label")}
+    all_x = [t.get_position()[0] for t in drawn(fig, "tensor-label") + drawn(fig, "op-label")]
+    assert x_of["b"] == min(all_x)  # b is the deepest leaf: b -> Broadcast -> Add -> Multiply -> Mean
+    assert x_of["()"] == max(all_x)  # the output is the rightmost node
+
+
+def test_figure_and_axes_are_white_with_no_ticks():
+    fig = draw_graph(diamond())
+    ax = fig.axes[0]
+    assert to_rgba(fig.get_facecolor()) == WHITE
+    assert to_rgba(ax.get_facecolor()) == WHITE
+    assert len(ax.get_xticks()) == 0 and len(ax.get_yticks()) == 0
+    fig.savefig(io.BytesIO(), format="png")  # it renders
+
+
+def test_draws_into_a_given_axes():
+    fig, ax = white_figure(figsize=(3, 2))
+    assert draw_graph(diamond(), ax=ax) is fig
+    assert len(drawn(fig, "op")) == 5  # two Broadcasts of the constants, two Multiplies, one Add
+    fig.savefig(io.BytesIO(), format="png")
+
+
+def test_a_leaf_alone_is_one_box():
+    fig = draw_graph(nb.Tensor(np.zeros((2, 2))))
+    assert [t.get_text() for t in drawn(fig, "tensor-label")] == ["(2, 2)"]
+    assert drawn(fig, "op") == [] and drawn(fig, "edge") == []
+
+
+def test_white_figure_is_white_and_passes_arguments_on():
+    fig, axes = white_figure(nrows=1, ncols=2, figsize=(4, 2))
+    assert to_rgba(fig.get_facecolor()) == WHITE
+    assert len(axes) == 2 and all(to_rgba(ax.get_facecolor()) == WHITE for ax in axes)
+    assert tuple(fig.get_size_inches()) == (4, 2)
