@@ -195,3 +195,8 @@ def test_cross_entropy_gradient_is_p_minus_y_over_n():
     nb.cross_entropy(logits, labels).backward()
     P = np.exp(X) / np.exp(X).sum(axis=1, keepdims=True)
     np.testing.assert_allclose(logits.grad, (P - np.eye(3)[labels]) / 4, rtol=1e-12)
+
+
+def test_exp_refuses_to_overflow():
+    with pytest.raises(FloatingPointError, match=r"exp: X has entries up to 1000.0, but exp overflows float64 above 709.78"):
+        nb.exp(nb.Tensor(np.array([0.0, 1000.0])))

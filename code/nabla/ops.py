@@ -332,6 +332,12 @@ class Exp(Op):
 
     @staticmethod
     def forward(ctx, X):
+        limit = np.log(np.finfo(X.dtype).max)
+        if np.any(X > limit):
+            raise FloatingPointError(
+                f"exp: X has entries up to {X.max()}, but exp overflows {X.dtype} above {limit:.2f}; "
+                "for softmax or a log of a sum of exps, shift by the max first (see nb.log_softmax)"
+            )
         ctx.S = np.exp(X)
         return ctx.S
 
