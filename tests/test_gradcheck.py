@@ -128,3 +128,18 @@ def test_check_derivation_names_the_wrong_input_where_and_by_how_much():
 def test_check_derivation_catches_an_adjoint_of_the_wrong_shape():
     with pytest.raises(GradientCheckError, match=r"your adjoint of input 0 has shape \(4,\), but input 0 has shape \(3, 4\)"):
         nb.gradcheck.check_derivation(lambda X: X * 2, lambda S_bar, X: (2 * S_bar).sum(axis=0), X)
+
+
+def test_check_gradients_runs_both_witnesses_and_prints_both():
+    report = nb.gradcheck.check_gradients(lambda X, Y: X / Y, lambda X, Y: X / Y, X, Y)
+    assert len(report.central) == len(report.torch) == 2
+    assert "central differences (check_backward):" in repr(report) and "PyTorch autograd" in repr(report)
+    with pytest.raises(GradientCheckError, match="forward values"):
+        nb.gradcheck.check_gradients(lambda X: X * 2.0, lambda X: X * 3.0, X)
+
+
+def test_away_from_zero_keeps_its_distance():
+    values = nb.gradcheck.away_from_zero(np.random.default_rng(0), (1000,), 0.25, 2.0)
+    assert values.dtype == np.float64
+    assert np.all((np.abs(values) >= 0.25) & (np.abs(values) <= 2.0))
+    assert (values < 0).any() and (values > 0).any()

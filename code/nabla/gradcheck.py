@@ -243,3 +243,40 @@ def check_derivation(forward, backward, *inputs, upstream=None, h=1e-5, tol=1e-5
         "central difference",
         f"tolerance {tol:g} in relative error with floor {floor:g}; central differences, h = {h:g}; float64",
     )
+
+
+@dataclass
+class GradientReport:
+    """The verdicts of both witnesses on one function: central differences and torch."""
+
+    central: list
+    torch: list
+
+    def __repr__(self):
+        lines = ["central differences (check_backward):"]
+        lines += [v.describe("backward", "central difference") for v in self.central]
+        lines += ["PyTorch autograd (check_against_torch):"]
+        lines += [v.describe("nabla", "torch") for v in self.torch]
+        return "\n".join(lines)
+
+
+def check_gradients(f, torch_f, *inputs, upstream=None, seed=0):
+    r"""Both witnesses at once, with one upstream gradient $\bar S$: the check every chapter runs.
+
+    Raises GradientCheckError if nabla's gradients disagree with central differences
+    (:func:`check_backward`) or with PyTorch (:func:`check_against_torch`); otherwise returns a
+    :class:`GradientReport`, which prints as the per-input worst errors of each.
+    """
+    return GradientReport(
+        central=check_backward(f, *inputs, upstream=upstream, seed=seed),
+        torch=check_against_torch(f, torch_f, *inputs, upstream=upstream, seed=seed),
+    )
+
+
+def away_from_zero(rng, shape, low=0.5, high=2.0):
+    """Random float64 entries with magnitude in [low, high] and a random sign.
+
+    For checking ops with a kink or a pole at 0 (ReLU, |x|, division): central differences
+    straddling the kink, or near the pole, measure something other than the derivative.
+    """
+    return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(low, high, size=shape)
