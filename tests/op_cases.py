@@ -150,6 +150,13 @@ def classification(draw):
     return (draw(values((N, C), -5.0, 5.0)),), {"labels": labels}
 
 
+@st.composite
+def where_args(draw):
+    (X, Y), _ = draw(binary())
+    shape = np.broadcast_shapes(X.shape, Y.shape)
+    return (X, Y), {"condition": draw(hnp.arrays(np.bool_, shape))}
+
+
 @dataclass(frozen=True)
 class OpCase:
     name: str
@@ -226,6 +233,15 @@ CASES = [
         nb.cross_entropy,
         lambda X, labels: torch.nn.functional.cross_entropy(X, torch.from_numpy(labels)),
         classification(),
+    ),
+    OpCase("abs", nb.abs, torch.abs, unary(away_from_zero)),  # away from the kink at 0
+    OpCase("sqrt", nb.sqrt, torch.sqrt, unary(lambda shape: values(shape, 0.5, 3.0))),
+    OpCase("maximum", nb.maximum, torch.maximum, binary()),  # ties are measure-zero in the draw
+    OpCase(
+        "where",
+        lambda X, Y, condition: nb.where(condition, X, Y),
+        lambda X, Y, condition: torch.where(torch.from_numpy(condition), X, Y),
+        where_args(),
     ),
     # Python numbers and numpy arrays as constants, on either side of each operator.
     OpCase("number on the left", lambda X: 2.5 - 1.5 / X * 3, lambda X: 2.5 - 1.5 / X * 3, unary(away_from_zero)),

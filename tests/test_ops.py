@@ -200,3 +200,30 @@ def test_cross_entropy_gradient_is_p_minus_y_over_n():
 def test_exp_refuses_to_overflow():
     with pytest.raises(FloatingPointError, match=r"exp: X has entries up to 1000.0, but exp overflows float64 above 709.78"):
         nb.exp(nb.Tensor(np.array([0.0, 1000.0])))
+
+
+def test_kinks_take_the_values_pytorch_takes():
+    x = nb.Tensor(np.array([0.0, -2.0, 3.0]))
+    nb.sum(nb.abs(x)).backward()
+    np.testing.assert_array_equal(x.grad, [0.0, -1.0, 1.0])
+    a, b = nb.Tensor(np.array([1.0, 2.0])), nb.Tensor(np.array([1.0, 1.0]))
+    nb.sum(nb.maximum(a, b)).backward()
+    np.testing.assert_array_equal(a.grad, [0.5, 1.0])
+    np.testing.assert_array_equal(b.grad, [0.5, 0.0])
+
+
+def test_sqrt_at_zero_is_refused_not_infinite():
+    with pytest.raises(ValueError, match="no finite derivative at X == 0"):
+        nb.sqrt(nb.Tensor(np.array([0.0, 1.0])))
+
+
+def test_where_sends_each_adjoint_down_the_branch_taken():
+    X, Y = nb.Tensor(np.array([1.0, 2.0, 3.0])), nb.Tensor(np.array([10.0, 20.0, 30.0]))
+    nb.where(np.array([True, False, True]), X, Y).backward(np.array([1.0, 2.0, 3.0]))
+    np.testing.assert_array_equal(X.grad, [1.0, 0.0, 3.0])
+    np.testing.assert_array_equal(Y.grad, [0.0, 2.0, 0.0])
+
+
+def test_where_needs_a_boolean_condition():
+    with pytest.raises(TypeError, match="where: condition must be a boolean array, got dtype int64"):
+        nb.where(np.array([1, 0]), nb.Tensor(np.ones(2)), 0.0)

@@ -11,6 +11,7 @@ derived in a chapter of the book, and the chapter includes the code from here.
 
 from nabla import gradcheck, nn, ops
 from nabla.ops import (
+    abs,
     add,
     broadcast_to,
     cross_entropy,
@@ -20,6 +21,7 @@ from nabla.ops import (
     log,
     log_softmax,
     matmul,
+    maximum,
     mean,
     multiply,
     negate,
@@ -30,12 +32,14 @@ from nabla.ops import (
     select,
     sigmoid,
     softmax,
+    sqrt,
     squeeze,
     subtract,
     sum,
     tanh,
     transpose,
     unsqueeze,
+    where,
 )
 from nabla.tensor import ShapeError, Tensor
 
@@ -67,6 +71,10 @@ __all__ = [
     "softmax",
     "log_softmax",
     "cross_entropy",
+    "abs",
+    "sqrt",
+    "maximum",
+    "where",
     "gradcheck",
     "nn",
     "ops",
