@@ -35,6 +35,12 @@ def test_chapter_executes(chapter):
         )
         pytest.fail(f"book/{chapter}.md: a cell failed:\n{source}\n\n{error}", pytrace=False)
     for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code":
+            continue
+        errors = [o for o in cell.outputs if o.get("output_type") == "error"]
         if "raises-exception" in cell.get("metadata", {}).get("tags", []):
-            errors = [o for o in cell.outputs if o.get("output_type") == "error"]
-            assert errors, f"book/{chapter}.md, code cell {index}: tagged raises-exception but raised nothing:\n{cell.source}"
+            assert errors, f"book/{chapter}.md, cell {index}: tagged raises-exception but raised nothing:\n{cell.source}"
+        else:  # e.g. a figure that failed to render in a display hook after the cell ran
+            assert not errors, f"book/{chapter}.md, cell {index} shows an error:\n{cell.source}\n{errors[0].get('evalue')}"
+        stderr = [o for o in cell.outputs if o.get("output_type") == "stream" and o.get("name") == "stderr"]
+        assert not stderr, f"book/{chapter}.md, cell {index} printed to stderr:\n{stderr[0].get('text')}"

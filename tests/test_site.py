@@ -98,6 +98,16 @@ def test_cells_tagged_raises_exception_did_raise(site, file):
         assert cell.select(".output.traceback"), f"{file}: a cell tagged raises-exception shows no error:\n{cell.get_text()[:400]}"
 
 
+@pytest.mark.parametrize("file", NOTEBOOKS)
+def test_no_other_cell_shows_an_error(site, file):
+    # A figure that fails to render (a matplotlib mathtext error, say) raises in a display
+    # hook after the cell ran: the build does not fail, but the page shows a traceback.
+    for cell in soup(site, file).select("div.cell"):
+        if "tag_raises-exception" not in cell.get("class", []):
+            tracebacks = cell.select(".output.traceback")
+            assert not tracebacks, f"{file}: a cell shows an error:\n{tracebacks[0].get_text()[-600:]}"
+
+
 @pytest.mark.parametrize("file", [f for f in NOTEBOOKS if "{exercise}" in (ROOT / f"{f}.md").read_text()])
 def test_solutions_are_hidden_by_default(site, file):
     solutions = soup(site, file).select(".solution")

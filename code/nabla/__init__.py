@@ -9,7 +9,7 @@ derived in a chapter of the book, and the chapter includes the code from here.
     loss.backward()          # x.grad is now 2 x
 """
 
-from nabla import gradcheck, nn, ops
+from nabla import data, gradcheck, nn, ops
 from nabla.ops import (
     abs,
     add,

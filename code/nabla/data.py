@@ -1,0 +1,261 @@
+r"""The data sets of Part III: FashionMNIST and MNIST, verified, subsampled and standardised.
+
+The training chapters load their images here: chapter 12 separates MNIST zeros from ones,
+chapter 13 trains an MLP on MNIST, chapters 15 (width) and 16 (minibatching) train on 12 % and
+10 % of FashionMNIST. Every step is one function:
+
+* :func:`load_fashion_mnist` / :func:`load_mnist` give the images ``(n, 28, 28)`` uint8 and the
+  labels ``(n,)`` int64 exactly as stored, through ``torchvision.datasets`` with
+  ``download=True``: on a reader's machine torchvision downloads the archives once; where they are
+  already in the data root (as on the machines that build the book, which have no internet) it
+  downloads nothing.
+* :func:`subsample` keeps a seeded random fraction of a training set.
+* :func:`flatten_and_standardize` turns images into rows of 784 float64 features with mean 0 and
+  standard deviation 1 per pixel, measured on the training set.
+* :func:`prepare` does all three: ``X_train, y_train, X_test, y_test`` ready for an MLP.
+
+Every file is checked against its md5 *before* torchvision reads it, and a missing or corrupt
+file raises :class:`DataError`, which names the file and says how to fix it. Nothing is ever
+replaced by synthetic data: a chapter that trains on FashionMNIST trains on FashionMNIST or fails.
+
+The data root (see :func:`data_root`) is ``data/`` at the repository root unless the ``root=``
+argument or the ``NABLA_DATA`` environment variable says otherwise; it is git-ignored.
+
+torchvision is imported inside the loaders only: importing it costs about 6 s, which a chapter
+that never loads images should not pay at ``import nabla``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+# code/nabla/data.py -> the repository root; the package is installed editable, so this is
+# the checkout the reader builds the book from.
+DEFAULT_DATA_ROOT = Path(__file__).resolve().parents[2] / "data"
+
+# The folder torchvision keeps each data set in, under the data root, by the name `prepare` uses.
+FOLDERS = {"fashion_mnist": "FashionMNIST", "mnist": "MNIST"}
+
+# For every archive torchvision downloads: the md5 of the .gz (the same as torchvision's
+# `resources`) and the md5 of the file it extracts next to it, which is what torchvision
+# actually reads. Checking only the archive would let a stale or truncated extracted file through.
+MD5 = {
+    "FashionMNIST": {
+        "train-images-idx3-ubyte.gz": ("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "f4a8712d7a061bf5bd6d2ca38dc4d50a"),
+        "train-labels-idx1-ubyte.gz": ("25c81989df183df01b3e8a0aad5dffbe", "9018921c3c673c538a1fc5bad174d6f9"),
+        "t10k-images-idx3-ubyte.gz": ("bef4ecab320f06d8554ea6380940ec79", "8181f5470baa50b63fa0f6fddb340f0a"),
+        "t10k-labels-idx1-ubyte.gz": ("bb300cfdad3c16e7a12a480ee83cd310", "15d484375f8d13e6eb1aabb0c3f46965"),
+    },
+    "MNIST": {
+        "train-images-idx3-ubyte.gz": ("f68b3c2dcbeaaa9fbdd348bbdeb94873", "6bbc9ace898e44ae57da46a324031adb"),
+        "train-labels-idx1-ubyte.gz": ("d53e105ee54ea40749a09fcbcd1e9432", "a25bea736e30d166cdddb491f175f624"),
+        "t10k-images-idx3-ubyte.gz": ("9fb629c4189551a2d022fa330f9573f3", "2646ac647ad5339dbf082846283269ea"),
+        "t10k-labels-idx1-ubyte.gz": ("ec29112dd5afa0611ce80d1b7f02629c", "27ae3e4e09519cfbb04c329615203637"),
+    },
+}
+
+# Added to each pixel's standard deviation before dividing, as the course material does.
+STD_EPS = 1e-6
+
+
+class DataError(RuntimeError):
+    """A data file is missing or corrupt; the message names it and says what to do."""
+
+
+def data_root(root=None):
+    """The folder that holds ``FashionMNIST/raw/`` and ``MNIST/raw/``, as a Path.
+
+    Precedence: the ``root`` argument if given, else the ``NABLA_DATA`` environment variable if
+    set and non-empty, else ``data/`` at the repository root.
+    """
+    return _data_root_and_source(root)[0]
+
+
+def _data_root_and_source(root):
+    if root is not None:
+        return Path(root).expanduser(), "the root= argument"
+    if os.environ.get("NABLA_DATA"):
+        return Path(os.environ["NABLA_DATA"]).expanduser(), "the NABLA_DATA environment variable"
+    return DEFAULT_DATA_ROOT, "the default: data/ at the repository root"
+
+
+def md5(path):
+    """The md5 of a file's bytes, as 32 hex digits."""
+    digest = hashlib.md5()
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _how_to_fix(raw, source):
+    return (
+        f"To fix it: run again on a machine with internet access (torchvision downloads the "
+        f"archives into {raw}); or copy the four .gz archives from a machine that has them "
+        f"(the book's CI copies them from ../shared/data) into {raw}; or set NABLA_DATA to a "
+        f"data root that holds them. The data root now comes from {source}."
+    )
+
+
+def verify(folder, root=None):
+    """Check the files of one data set (``"FashionMNIST"`` or ``"MNIST"``) against their md5s.
+
+    Every archive present must match; every extracted file present must match too. An
+    extracted file that does not, next to a verified archive, is only a stale copy: it is
+    deleted, and torchvision extracts it again. Anything else that does not match raises
+    :class:`DataError` naming the file, the expected and the actual md5.
+
+    Returns the names of the archives that are missing (torchvision will try to download them).
+    """
+    root, source = _data_root_and_source(root)
+    raw = root / folder / "raw"
+    missing = []
+    for archive_name, (archive_md5, extracted_md5) in MD5[folder].items():
+        archive = raw / archive_name
+        extracted = raw / archive_name.removesuffix(".gz")
+        if archive.exists():
+            _check(archive, archive_md5, raw, source)
+        else:
+            missing.append(archive_name)
+        if extracted.exists() and md5(extracted) != extracted_md5:
+            if archive.exists():
+                extracted.unlink()
+            else:
+                _check(extracted, extracted_md5, raw, source)
+    # torchvision loads an old processed/ cache, if one exists, without looking at raw/.
+    processed = root / folder / "processed"
+    if (processed / "training.pt").exists() and (processed / "test.pt").exists():
+        raise DataError(
+            f"{folder}: {processed} holds a cache from an old torchvision that would be loaded "
+            f"instead of the verified files in {raw}; delete the folder {processed} and run again"
+        )
+    return missing
+
+
+def _check(path, expected, raw, source):
+    actual = md5(path)
+    if actual != expected:
+        raise DataError(
+            f"{path} is corrupt: its md5 is {actual} but should be {expected}. Delete it. "
+            + _how_to_fix(raw, source)
+        )
+
+
+def load(folder, train=True, root=None):
+    """Images ``(n, 28, 28)`` uint8 and labels ``(n,)`` int64 of one data set, verified first.
+
+    ``folder`` is torchvision's class name, ``"FashionMNIST"`` or ``"MNIST"``; ``train`` picks
+    the training set (n = 60000) or the test set (n = 10000). The files are checked by
+    :func:`verify` first; missing archives are downloaded by torchvision, and where that fails
+    (no internet) :class:`DataError` names them and says what to do.
+    """
+    if folder not in MD5:
+        raise ValueError(f"no data set {folder!r}; the data sets are {sorted(MD5)}")
+    root, source = _data_root_and_source(root)
+    raw = root / folder / "raw"
+    missing = verify(folder, root)
+
+    from torchvision import datasets  # here, not at import time: it costs about 6 s
+
+    try:
+        dataset = getattr(datasets, folder)(root, train=train, download=True)
+    except (RuntimeError, OSError) as error:  # a failed download (URLError is an OSError)
+        if missing:
+            raise DataError(
+                f"{folder}: {len(missing)} archive(s) missing from {raw}: {', '.join(missing)}; "
+                f"torchvision could not download them ({type(error).__name__}: "
+                f"{str(error).strip()}). " + _how_to_fix(raw, source)
+            ) from error
+        raise DataError(f"{folder}: torchvision could not read the verified files in {raw}: {error}") from error
+    if missing:  # torchvision checked the md5s of what it downloaded; check the extracted files too
+        verify(folder, root)
+    return dataset.data.numpy(), dataset.targets.numpy().astype(np.int64)
+
+
+def load_fashion_mnist(train=True, root=None):
+    """FashionMNIST: images ``(n, 28, 28)`` uint8 in 0..255, labels ``(n,)`` int64 in 0..9.
+
+    n = 60000 for the training set, 10000 for the test set; ten classes of clothing, 6000 (1000)
+    of each. Chapters 15 and 16 train on a part of it. See :func:`load` for the verification
+    and :func:`data_root` for where the files are looked for.
+    """
+    return load("FashionMNIST", train=train, root=root)
+
+
+def load_mnist(train=True, root=None):
+    """MNIST: images ``(n, 28, 28)`` uint8 in 0..255, labels ``(n,)`` int64 in 0..9 (the digit).
+
+    n = 60000 for the training set, 10000 for the test set. Chapters 12 and 13 train on it.
+    See :func:`load` for the verification and :func:`data_root` for where the files are looked for.
+    """
+    return load("MNIST", train=train, root=root)
+
+
+def subsample(images, labels, fraction, seed):
+    """A seeded random subset, without replacement, of ``round(fraction * n)`` examples.
+
+    ``images`` has n rows (any shape after the first axis), ``labels`` shape (n,); both are
+    indexed by the same rows, kept in their original order. The same seed gives the same subset.
+    Classes are not balanced on purpose: the subset is a plain random sample. Chapter 15 keeps
+    12 % of FashionMNIST's training set, chapter 16 keeps 10 %.
+    """
+    n = len(images)
+    if len(labels) != n:
+        raise ValueError(f"subsample: {n} images but {len(labels)} labels; they must be as many")
+    if not 0 < fraction <= 1:
+        raise ValueError(f"subsample: fraction must be in (0, 1], got {fraction}")
+    size = round(fraction * n)
+    if size == 0:
+        raise ValueError(f"subsample: a fraction {fraction} of {n} examples keeps none of them")
+    rows = np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
+    return images[rows], labels[rows]
+
+
+def flatten_and_standardize(train_images, test_images, eps=STD_EPS):
+    r"""Both sets as rows of pixels, standardised with the training set's statistics.
+
+    Each image of shape (28, 28) becomes a row of 784 float64 features, and each pixel $j$ is
+    mapped to $(x_j - \mu_j) / (\sigma_j + \epsilon)$, where $\mu_j$ and $\sigma_j$ are that
+    pixel's mean and (population) standard deviation over the *training* images and
+    $\epsilon = 10^{-6}$. The test set gets the same map, so its mean is near 0 but not exactly
+    0: it is never allowed to inform its own preprocessing.
+
+    A pixel that is constant over the training set ($\sigma_j = 0$, e.g. MNIST's corners) becomes
+    0 for every training image; in a test image where that pixel is not the constant, it becomes
+    (difference) / 1e-6, up to about 2.5e8. FashionMNIST has no constant pixel, even in a 12 %
+    subsample; MNIST has 67 in its training set and 120 in a 12 % subsample (seed 0).
+
+    Returns ``X_train`` (n_train, 784) and ``X_test`` (n_test, 784), float64.
+    """
+    X_train = np.asarray(train_images, dtype=np.float64).reshape(len(train_images), -1)
+    X_test = np.asarray(test_images, dtype=np.float64).reshape(len(test_images), -1)
+    if X_train.shape[1] != X_test.shape[1]:
+        raise ValueError(
+            f"flatten_and_standardize: training images have {X_train.shape[1]} pixels but test "
+            f"images have {X_test.shape[1]}; they must be the same size"
+        )
+    mu = X_train.mean(axis=0)
+    sigma = X_train.std(axis=0)
+    return (X_train - mu) / (sigma + eps), (X_test - mu) / (sigma + eps)
+
+
+def prepare(dataset="fashion_mnist", fraction=0.12, seed=0, root=None):
+    """``X_train, y_train, X_test, y_test`` ready for an MLP: the experiments' one-line setup.
+
+    Loads ``dataset`` (``"fashion_mnist"`` or ``"mnist"``), keeps a seeded ``fraction`` of the
+    training set (:func:`subsample`; the whole test set is kept), then flattens and standardises
+    both with the statistics of the kept training images (:func:`flatten_and_standardize`).
+    Shapes: X (n, 784) float64, y (n,) int64; with the defaults n_train = 7200 and n_test = 10000,
+    the setting of chapter 15.
+    """
+    if dataset not in FOLDERS:
+        raise ValueError(f"prepare: no data set {dataset!r}; the data sets are {sorted(FOLDERS)}")
+    folder = FOLDERS[dataset]
+    train_images, y_train = subsample(*load(folder, train=True, root=root), fraction=fraction, seed=seed)
+    test_images, y_test = load(folder, train=False, root=root)
+    X_train, X_test = flatten_and_standardize(train_images, test_images)
+    return X_train, y_train, X_test, y_test
