@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import nabla as nb
-from nabla.ops import Multiply, Op
+from nabla.ops import Multiply
 
 
 def test_a_leaf_has_a_value_no_source_and_no_grad():
@@ -21,6 +21,22 @@ def test_an_op_node_links_inputs_and_outputs():
     assert c.source.inputs == (a, b)
     assert c.source.outputs == (c,)
     np.testing.assert_array_equal(c.value, [4.0, 7.0])
+
+
+def test_a_graph_is_freed_as_soon_as_its_output_is_dropped():
+    import gc
+    import weakref
+
+    gc.disable()  # only reference counting may free it: no reference cycles
+    try:
+        a = nb.Tensor(np.ones(3))
+        loss = nb.sum(a * 2.0 + a)
+        intermediate = weakref.ref(loss.source.inputs[0])
+        node = weakref.ref(loss.source)
+        del loss
+        assert intermediate() is None and node() is None
+    finally:
+        gc.enable()
 
 
 def test_backward_from_a_scalar_fills_every_grad():
@@ -133,12 +149,7 @@ def test_a_tensor_inside_a_tensor_is_refused():
 
 
 def test_a_backward_that_returns_the_wrong_shape_fails_by_name():
-    class SquashingMultiply(Op):
-        @staticmethod
-        def forward(ctx, X, Y):
-            ctx.X, ctx.Y = X, Y
-            return X * Y
-
+    class SquashingMultiply(Multiply):
         @staticmethod
         def backward(ctx, S_bar):
             return (S_bar * ctx.Y).sum(axis=0), S_bar * ctx.X  # the first lost an axis

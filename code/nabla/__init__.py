@@ -9,7 +9,9 @@ derived in a chapter of the book, and the chapter includes the code from here.
     loss.backward()          # x.grad is now 2 x
 """
 
-from nabla import data, gradcheck, nn, ops
+from nabla import data, gradcheck, nn, ops, optim
+from nabla.conv import conv2d, max_pool2d
+from nabla.normalization import BatchNormStats, batchnorm, batchnorm_graph, layernorm, spatial_batchnorm
 from nabla.ops import (
     abs,
     add,
@@ -41,6 +43,7 @@ from nabla.ops import (
     unsqueeze,
     where,
 )
+from nabla.regularization import dropout
 from nabla.tensor import ShapeError, Tensor
 
 __all__ = [
@@ -71,11 +74,21 @@ __all__ = [
     "softmax",
     "log_softmax",
     "cross_entropy",
+    "conv2d",
+    "max_pool2d",
     "abs",
     "sqrt",
     "maximum",
     "where",
+    "dropout",
+    "batchnorm",
+    "batchnorm_graph",
+    "spatial_batchnorm",
+    "layernorm",
+    "BatchNormStats",
+    "data",
     "gradcheck",
     "nn",
     "ops",
+    "optim",
 ]

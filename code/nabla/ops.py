@@ -12,6 +12,7 @@ Each backward line cites the label of the equation it implements.
 from __future__ import annotations
 
 import numbers
+import weakref
 
 import numpy as np
 
@@ -35,7 +36,18 @@ class OpNode:
         self.op = op
         self.context = context
         self.inputs = inputs
-        self.outputs = None
+        self._outputs = ()
+
+    # The node holds its outputs weakly. The output holds the node (``.source``) strongly, so
+    # a strong reference back would make every graph a reference cycle, freed only by the
+    # garbage collector's occasional sweeps instead of the moment the loss goes out of scope.
+    @property
+    def outputs(self):
+        return tuple(ref() for ref in self._outputs)
+
+    @outputs.setter
+    def outputs(self, tensors):
+        self._outputs = tuple(weakref.ref(t) for t in tensors)
 
     def __repr__(self):
         return f"OpNode({self.op.__name__}, inputs={[t.shape for t in self.inputs]})"

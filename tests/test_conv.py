@@ -1,0 +1,185 @@
+"""conv2d and max_pool2d: im2col and col2im, gradients against torch, ties, errors, and the layers.
+
+The catalogue cases (tests/op_cases_conv.py) check forward and backward on random shapes;
+the tests here pin down what those cannot: the layout of im2col, col2im as its exact
+adjoint, which element of a tied window gets the gradient, and every error message.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+import nabla as nb
+from nabla.conv import col2im, im2col, output_size
+from nabla.gradcheck import check_against_torch, check_gradients
+
+
+def test_output_size_is_the_number_of_kernel_positions():
+    assert output_size(28, 3, 1, 1) == 28
+    assert output_size(7, 3, 2, 1) == 4  # padded 9: positions 0, 2, 4, 6
+    assert output_size(5, 2, 2, 0) == 2  # the last column is never reached
+
+
+def test_im2col_puts_one_patch_per_row_in_row_major_order():
+    X = np.arange(16.0).reshape(1, 1, 4, 4)
+    X_hat = im2col(X, 3, 3)
+    assert X_hat.shape == (4, 9)
+    np.testing.assert_array_equal(X_hat[0], [0, 1, 2, 4, 5, 6, 8, 9, 10])
+    np.testing.assert_array_equal(X_hat[3], [5, 6, 7, 9, 10, 11, 13, 14, 15])
+
+
+def test_im2col_orders_columns_by_channel_then_kernel_row_then_column():
+    X = np.arange(2 * 2 * 2 * 2.0).reshape(2, 2, 2, 2)  # N = C = 2, 2 x 2 images
+    X_hat = im2col(X, 2, 2)
+    assert X_hat.shape == (2, 8)  # one position per image; C kh kw = 8 columns
+    np.testing.assert_array_equal(X_hat, X.reshape(2, 8))
+
+
+def test_im2col_pads_with_zeros():
+    X_hat = im2col(np.ones((1, 1, 2, 2)), 3, 3, padding=1)
+    assert X_hat.shape == (4, 9)
+    np.testing.assert_array_equal(X_hat[0].reshape(3, 3), [[0, 0, 0], [0, 1, 1], [0, 1, 1]])
+
+
+@pytest.mark.parametrize("kh, kw, stride, padding", [(3, 3, 1, 0), (3, 2, 2, 1), (2, 2, 2, 0), (1, 3, 3, 2), (3, 3, 1, 2)])
+def test_col2im_is_the_adjoint_of_im2col(kh, kw, stride, padding):
+    # <im2col(X), Z> = <X, col2im(Z)> for all X and Z: the definition of an adjoint.
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2, 3, 5, 6))
+    X_hat = im2col(X, kh, kw, stride, padding)
+    Z = rng.standard_normal(X_hat.shape)
+    assert np.isclose(np.sum(X_hat * Z), np.sum(X * col2im(Z, X.shape, kh, kw, stride, padding)), rtol=1e-12)
+
+
+def test_col2im_of_ones_counts_the_patches_over_each_pixel():
+    counts = col2im(np.ones((4, 9)), (1, 1, 4, 4), 3, 3)[0, 0]
+    np.testing.assert_array_equal(counts, [[1, 2, 2, 1], [2, 4, 4, 2], [2, 4, 4, 2], [1, 2, 2, 1]])
+
+
+@pytest.mark.parametrize("stride, padding", [(1, 0), (2, 1), (1, 1), (3, 2)])
+@pytest.mark.parametrize("bias", [False, True])
+def test_conv2d_gradients_match_central_differences_and_torch(stride, padding, bias):
+    rng = np.random.default_rng(stride + 10 * padding)
+    X, W, b = rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((4, 3, 3, 2)), rng.standard_normal(4)
+    if bias:
+        check_gradients(
+            lambda X, W, b: nb.conv2d(X, W, b, stride=stride, padding=padding),
+            lambda X, W, b: torch.nn.functional.conv2d(X, W, b, stride=stride, padding=padding),
+            X, W, b,
+        )
+    else:
+        check_gradients(
+            lambda X, W: nb.conv2d(X, W, stride=stride, padding=padding),
+            lambda X, W: torch.nn.functional.conv2d(X, W, stride=stride, padding=padding),
+            X, W,
+        )
+
+
+def test_conv2d_keeps_float32():
+    X, W = np.ones((1, 1, 4, 4), dtype=np.float32), np.ones((2, 1, 3, 3), dtype=np.float32)
+    Y = nb.conv2d(nb.Tensor(X), nb.Tensor(W), np.zeros(2, dtype=np.float32), padding=1)
+    assert Y.dtype == np.float32 and Y.shape == (1, 2, 4, 4)
+
+
+@pytest.mark.parametrize("kernel_size, stride", [(2, None), (3, 2), (3, 1), ((2, 3), 2)])
+def test_max_pool2d_gradients_match_central_differences_and_torch(kernel_size, stride):
+    rng = np.random.default_rng(0)
+    X = 0.25 * rng.permutation(2 * 3 * 7 * 8).reshape(2, 3, 7, 8) / 10  # distinct: no ties
+    check_gradients(
+        lambda X: nb.max_pool2d(X, kernel_size, stride),
+        lambda X: torch.nn.functional.max_pool2d(X, kernel_size, stride),
+        X,
+    )
+
+
+def test_a_tied_window_gives_its_gradient_to_the_first_maximum_in_row_major_order():
+    X = nb.Tensor(np.array([[[[0.0, 1.0, 1.0], [1.0, 0.0, 1.0], [0.0, 0.0, 0.0]]]]))
+    nb.max_pool2d(X, 3).backward(np.full((1, 1, 1, 1), 5.0))
+    np.testing.assert_array_equal(X.grad[0, 0], [[0, 5, 0], [0, 0, 0], [0, 0, 0]])
+
+
+@pytest.mark.parametrize("kernel_size, stride", [(2, None), (3, 1), (3, 2)])
+def test_ties_are_broken_as_torch_breaks_them_on_the_cpu(kernel_size, stride):
+    # Entries from {0, 1, 2}: nearly every window has a tie for its maximum.
+    X = np.random.default_rng(1).integers(0, 3, size=(2, 3, 8, 9)).astype(np.float64)
+    check_against_torch(
+        lambda X: nb.max_pool2d(X, kernel_size, stride),
+        lambda X: torch.nn.functional.max_pool2d(X, kernel_size, stride),
+        X,
+        tol=1e-12,  # overlapping windows add in another order; a different winner would be off by O(1)
+    )
+
+
+# ---- bad input: each error names the problem and the shapes or values ------------------
+
+
+@pytest.mark.parametrize(
+    "X_shape, W_shape, kwargs, error, message",
+    [
+        ((1, 1, 2, 3), (2, 1, 5, 3), {"padding": 1}, nb.ShapeError,
+         r"conv2d: the kernel \(5, 3\) is larger than the padded input \(4, 5\) \(X's height and width \(2, 3\) plus padding 1 on each side\)"),
+        ((1, 1, 4, 4), (2, 1, 3, 6), {}, nb.ShapeError, r"the kernel \(3, 6\) is larger than the padded input \(4, 4\)"),
+        ((2, 3, 5, 5), (4, 2, 3, 3), {}, nb.ShapeError,
+         r"conv2d: X has shape \(2, 3, 5, 5\) with 3 channels but W has shape \(4, 2, 3, 3\) with 2; axis 1 of both \(the input channels C\) must match"),
+        ((3, 5, 5), (4, 3, 3, 3), {}, nb.ShapeError, r"conv2d: X must have 4 axes \(N, C, H, W\), got shape \(3, 5, 5\)"),
+        ((1, 3, 5, 5), (3, 3, 3), {}, nb.ShapeError, r"conv2d: W must have 4 axes \(F, C, kh, kw\), got shape \(3, 3, 3\)"),
+        ((1, 1, 5, 5), (1, 1, 3, 3), {"stride": 0}, ValueError, r"conv2d: stride must be a positive int, got 0"),
+        ((1, 1, 5, 5), (1, 1, 3, 3), {"stride": 1.5}, ValueError, r"conv2d: stride must be a positive int, got 1.5"),
+        ((1, 1, 5, 5), (1, 1, 3, 3), {"padding": -1}, ValueError, r"conv2d: padding must be a non-negative int, got -1"),
+        ((1, 1, 5, 5), (2, 1, 3, 3), {"b": np.zeros(3)}, nb.ShapeError,
+         r"conv2d: b has shape \(3,\) but W has shape \(2, 1, 3, 3\); expected one bias per filter, \(2,\)"),
+    ],
+)
+def test_conv2d_errors_name_the_shapes(X_shape, W_shape, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        nb.conv2d(nb.Tensor(np.ones(X_shape)), nb.Tensor(np.ones(W_shape)), **kwargs)
+
+
+@pytest.mark.parametrize(
+    "X_shape, kernel_size, stride, error, message",
+    [
+        ((4, 4), 2, None, nb.ShapeError, r"max_pool2d: X must have 4 axes \(N, C, H, W\), got shape \(4, 4\)"),
+        ((1, 1, 3, 5), 4, None, nb.ShapeError,
+         r"max_pool2d: the window \(4, 4\) is larger than the input \(3, 5\) \(X has shape \(1, 1, 3, 5\)\)"),
+        ((1, 1, 4, 4), 2, 0, ValueError, r"max_pool2d: stride must be a positive int, got 0"),
+        ((1, 1, 4, 4), 0, None, ValueError, r"max_pool2d: kernel_size must be a positive int, got 0"),
+        ((1, 1, 4, 4), (1, 2, 3), None, ValueError, r"max_pool2d: kernel_size must be an int or a pair \(kh, kw\), got \(1, 2, 3\)"),
+        ((1, 1, 4, 4), (1, 2), None, ValueError, r"max_pool2d: give a stride for the non-square kernel \(1, 2\)"),
+    ],
+)
+def test_max_pool2d_errors_name_the_values(X_shape, kernel_size, stride, error, message):
+    with pytest.raises(error, match=message):
+        nb.max_pool2d(nb.Tensor(np.ones(X_shape)), kernel_size, stride)
+
+
+# ---- the layers -------------------------------------------------------------------------
+
+
+def test_conv2d_layer_has_glorot_weights_zero_bias_and_the_right_output_shape():
+    layer = nb.nn.Conv2d(3, 8, 5, padding=2, rng=np.random.default_rng(0))
+    a = np.sqrt(6 / ((3 + 8) * 25))
+    assert layer.W.shape == (8, 3, 5, 5) and layer.b.shape == (8,)
+    assert np.all(np.abs(layer.W.value) <= a) and np.var(layer.W.value) == pytest.approx(a**2 / 3, rel=0.1)
+    np.testing.assert_array_equal(layer.b.value, 0.0)
+    assert layer(nb.Tensor(np.ones((2, 3, 9, 7)))).shape == (2, 8, 9, 7)
+    assert layer.parameters() == [layer.W, layer.b]
+
+
+def test_a_small_cnn_matches_its_torch_twin():
+    rng = np.random.default_rng(0)
+    conv, pool, flatten = nb.nn.Conv2d(2, 3, 3, padding=1, rng=rng), nb.nn.MaxPool2d(2), nb.nn.Flatten()
+    linear = nb.nn.Linear(3 * 3 * 4, 5, rng=rng)
+    conv.b = nb.Tensor(rng.standard_normal(3))
+    X, labels = rng.standard_normal((4, 2, 6, 8)), rng.integers(0, 5, size=4)
+
+    def loss_of(X, W, b, V, c):
+        conv.W, conv.b, linear.W, linear.b = W, b, V, c
+        return nb.cross_entropy(linear(flatten(pool(nb.relu(conv(X))))), labels)
+
+    def torch_loss_of(X, W, b, V, c):
+        H = torch.nn.functional.max_pool2d(torch.relu(torch.nn.functional.conv2d(X, W, b, padding=1)), 2)
+        return torch.nn.functional.cross_entropy(H.flatten(1) @ V + c, torch.as_tensor(labels))
+
+    parameters = [conv.W.value, conv.b.value, linear.W.value, linear.b.value]
+    check_against_torch(loss_of, torch_loss_of, X, *parameters)
+    assert pool.parameters() == [] and flatten.parameters() == []
