@@ -1,9 +1,10 @@
 r"""Time one per-example SGD step (B = 1) of a 784 -> H -> 10 ReLU MLP, four ways, for several widths H.
 
 * **fast**: ``nabla.train.per_example_stepper``, the backward pass derived in the book, fused by
-  hand in numpy, parameters updated in place, $W_1$ and $W_2$ by rank-1 BLAS updates (dger);
-* **fast_numpy**: the same with the rank-1 update written in numpy
-  (``W += np.multiply.outer(alpha * x, g)``), which is what runs where numpy's OpenBLAS is not found;
+  hand in numpy, parameters updated in place, $W_1$ and $W_2$ by rank-1 BLAS updates (dger,
+  through ``scipy.linalg.blas``);
+* **fast_numpy**: the same step with the rank-1 update written in plain numpy
+  (``W += np.multiply.outer(alpha * x, g)``), for comparison: what dger saves;
 * **torch**: torch autograd in float64: forward, ``cross_entropy``, ``backward()``, an in-place
   update under ``no_grad``;
 * **nabla**: ``nabla.train.autograd_step``, nabla's autograd.
@@ -21,13 +22,13 @@ as 2 x bytes / time of ``np.copyto`` (read + write): of a 256 MB array (main mem
 array the size of $W_1$ (which fits in this CPU's caches, where $W_1$ lives during training).
 The report gives bound / measured step time for both: the fraction of the bound the fast path reaches.
 
-Run from the repository root (about two minutes):
+Run from the repository root (under a minute on an idle machine):
 
     python benchmarks/fast_path.py                # writes benchmarks/results/fast_path.json
     python benchmarks/fast_path.py --repeats 5    # quicker, noisier
 
-Threads: one, for every method (``torch.set_num_threads(1)``, and OpenBLAS through
-``nabla.train.one_blas_thread``, as ``nabla.train.train`` does for its steps): a step at B = 1 is
+Threads: one, for every method (``torch.set_num_threads(1)``, and every OpenBLAS, numpy's and
+scipy's, through ``threadpoolctl.threadpool_limits``, as ``nabla.train.train`` does for its steps): a step at B = 1 is
 a few small operations, which two threads do not speed up, and which they slow down many times
 over when another process holds a core. The bandwidths are measured with one thread too. Timings vary from machine to machine and from run to run; nothing asserts on them.
 """
@@ -35,7 +36,6 @@ over when another process holds a core. The bandwidths are measured with one thr
 from __future__ import annotations
 
 import argparse
-import ctypes
 import datetime
 import json
 import os
@@ -45,7 +45,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+import scipy
+import threadpoolctl
 import torch
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from nabla import train
 
@@ -91,16 +94,14 @@ def make_steppers(width, rng, lr):
     torch_model = TorchMLP(fast)
 
     fast_step = train.per_example_stepper(fast, X, y)
-    blas, train.BLAS = train.BLAS, None
     fast_numpy_stepper = train.per_example_stepper(fast_numpy, X, y)
-    train.BLAS = blas
 
     def fast_numpy_step(i):
-        blas, train.BLAS = train.BLAS, None
+        dger, train.dger = train.dger, numpy_dger  # the step looks dger up when it runs
         try:
             fast_numpy_stepper(i, lr)
         finally:
-            train.BLAS = blas
+            train.dger = dger
 
     return {
         "fast": lambda i: fast_step(i, lr),
@@ -108,6 +109,13 @@ def make_steppers(width, rng, lr):
         "torch": lambda i: torch_model.step(X_t[i : i + 1], y_t[i : i + 1], lr),
         "nabla": lambda i: train.autograd_step(nabla_model, X[i : i + 1], y[i : i + 1], lr),
     }
+
+
+def numpy_dger(alpha, x, y, a, overwrite_a):
+    r"""scipy's ``dger(alpha, x, y, a=a, overwrite_a=True)`` in plain numpy: $a \leftarrow a + \alpha\, x y^\top$."""
+    W = a.T  # C-ordered, like the model's W: adding a C-ordered outer product to it streams memory in order
+    np.add(W, np.multiply.outer(alpha * y, x), out=W)
+    return a
 
 
 def time_steps(step, indices):
@@ -144,7 +152,7 @@ def main(argv=None):
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
     lr = 1e-3
-    with train.one_blas_thread():
+    with threadpool_limits(limits=1, user_api="blas"):
         return measure(args, argv, rng, lr)
 
 
@@ -183,16 +191,20 @@ def measure(args, argv, rng, lr):
         memory[name] = {"copy_bytes": nbytes, "bandwidth_GB_per_s": bw / 1e9, "bound_us": bound, "fraction_of_bound": bound / fast_512}
         print(f"memory bound at width 512 ({name}, {bw / 1e9:.1f} GB/s): {bound:.1f} us; fast path {fast_512:.1f} us = {bound / fast_512:.2f} of the bound")
 
+    blas = [info for info in threadpool_info() if info["user_api"] == "blas"]  # inside the one-thread limit
     result = {
         "provenance": {
             "command": " ".join(["python benchmarks/fast_path.py", *(argv if argv is not None else sys.argv[1:])]),
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "python": platform.python_version(),
             "numpy": np.__version__,
+            "scipy": scipy.__version__,
+            "threadpoolctl": threadpoolctl.__version__,
             "torch": torch.__version__,
             "torch_threads": torch.get_num_threads(),
-            "openblas_threads": train.BLAS[2]() if train.BLAS else None,
-            "rank1_update": "OpenBLAS dger via numpy's bundled library" if train.BLAS else "numpy (OpenBLAS not found)",
+            "openblas_threads": max(info["num_threads"] for info in blas),
+            "blas_libraries": [f"{Path(info['filepath']).name} {info['version']}" for info in blas],
+            "rank1_update": "OpenBLAS dger via scipy.linalg.blas (scipy's bundled OpenBLAS)",
             "machine": f"{platform.system()} {platform.release()} {platform.machine()}",
             "cpu": cpu_name(),
             "cpu_count": os.cpu_count(),

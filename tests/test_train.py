@@ -64,12 +64,72 @@ def test_fast_path_matches_nabla_and_torch_over_100_steps(batch_size, reg, width
     assert_same_training(X, y, width, batch_size, reg, lr=0.02)
 
 
-@pytest.mark.parametrize("batch_size", [1, 3])
-def test_fast_path_matches_without_blas(monkeypatch, batch_size):
-    """The pure-numpy rank-1 and rank-B updates (used where OpenBLAS is not found) agree too."""
-    monkeypatch.setattr(train, "BLAS", None)
+def test_the_blas_updates_write_into_the_parameters_themselves():
+    """scipy's dger and dgemm are handed W.T with overwrite: they must change W's own memory, in float64.
+
+    Were W copied on the way in (wrong order or dtype), the update would land in the copy and be lost.
+    """
+    rng = np.random.default_rng(0)
+    W, x, g = rng.standard_normal((D, 7)), rng.standard_normal(D), rng.standard_normal(7)
+    X, G = rng.standard_normal((3, D)), rng.standard_normal((3, 7))
+    W_0, address = W.copy(), W.ctypes.data
+    updated = train.dger(0.5, g, x, a=W.T, overwrite_a=True)
+    assert np.shares_memory(updated, W) and updated.dtype == np.float64
+    updated = train.dgemm(0.2, G.T, X.T, beta=1.0, c=W.T, trans_b=True, overwrite_c=True)
+    assert np.shares_memory(updated, W) and updated.dtype == np.float64
+    train.add_outer(W, -0.25, x, g)
+    train.add_gram(W, -0.1, X, G)
+    assert W.ctypes.data == address and W.dtype == np.float64 and W.flags.c_contiguous
+    np.testing.assert_allclose(W, W_0 + 0.25 * np.outer(x, g) + 0.1 * X.T @ G, rtol=0, atol=1e-12)
+
+
+def test_the_steps_update_the_models_arrays_in_place():
     X, y = random_problem()
-    assert_same_training(X, y, 16, batch_size, 1e-2, lr=0.02)
+    for batch_size in (1, 4):
+        model = train.init_mlp([D, 8, C], seed=0)
+        arrays = [p.value for p in model.parameters()]
+        before = [a.copy() for a in arrays]
+        if batch_size == 1:
+            train.per_example_stepper(model, X, y)(3, 0.1)
+        else:
+            train.fast_step(model, X[:batch_size], y[:batch_size], 0.1)
+        for a, b, p in zip(arrays, before, model.parameters()):
+            assert p.value is a and not np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("bad", [lambda W: W.astype(np.float32), lambda W: np.asfortranarray(W)])
+def test_weights_blas_cannot_update_in_place_are_refused(bad):
+    X, y = random_problem()
+    model = train.init_mlp([D, 8, C], seed=0)
+    model.layers[0].W.value = bad(model.layers[0].W.value)
+    with pytest.raises(TypeError, match="needs writeable C-contiguous float64"):
+        train.per_example_stepper(model, X, y)
+    with pytest.raises(TypeError, match="needs writeable C-contiguous float64"):
+        train.fast_step(model, X[:2], y[:2], 0.1)
+
+
+def test_the_steps_run_on_one_blas_thread_and_evaluation_on_all(monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return {info["filepath"]: info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
+
+    everywhere = blas_threads()
+    assert len(everywhere) >= 1  # numpy's OpenBLAS (and scipy's, a second library)
+    seen = {"step": [], "evaluate": []}
+    real_stepper, real_evaluate = train.per_example_stepper, train.evaluate
+
+    def stepper(*args):
+        step = real_stepper(*args)
+        return lambda i, lr: seen["step"].append(blas_threads()) or step(i, lr)
+
+    monkeypatch.setattr(train, "per_example_stepper", stepper)
+    monkeypatch.setattr(train, "evaluate", lambda *args: seen["evaluate"].append(blas_threads()) or real_evaluate(*args))
+    X, y = random_problem(5)
+    train.train(train.init_mlp([D, 4, C], seed=0), X, y, lr=0.01, passes=1)
+    assert seen["step"] and all(set(t.values()) == {1} and t.keys() == everywhere.keys() for t in seen["step"])
+    assert seen["evaluate"] and all(t == everywhere for t in seen["evaluate"])
+    assert blas_threads() == everywhere  # restored
 
 
 def test_the_minibatch_fast_step_matches_at_batch_size_one_too():

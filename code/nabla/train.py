@@ -16,7 +16,8 @@ Two paths compute the same updates:
   ``backward()``, update every parameter in place. Slow and general.
 * :func:`fast_step` (any B) and :func:`per_example_stepper` (B = 1, several times faster) train
   a one-hidden-layer ReLU MLP (D -> H -> C) with the backward pass derived in the book, fused by
-  hand in numpy: no graph, no temporaries the size of $W_1$, parameters updated in place. tests/test_train.py checks it against nabla's autograd and
+  hand in numpy, the weights updated in place by BLAS (``scipy.linalg.blas``): no graph, no
+  temporaries the size of $W_1$. tests/test_train.py checks it against nabla's autograd and
   torch's, in float64, to 1e-10 over 100 updates; benchmarks/fast_path.py times it.
 
 :func:`train` picks the fast path whenever it applies. :func:`find_divergent_lr` finds the
@@ -26,16 +27,14 @@ divergent learning rate $\eta^*$ of chapter 14 (book/divergent-lr.md) with the c
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import glob
 import math
 import operator
-import os
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.linalg.blas import dgemm, dger
+from threadpoolctl import threadpool_limits
 
 from nabla import nn, ops
 from nabla.tensor import Tensor
@@ -185,76 +184,43 @@ def sum_of_squares(tensors):
 
 # ---- the fast path: the derived backward pass, fused by hand ---------------------------
 
-# A rank-1 update W += alpha x g^T is BLAS's dger. numpy does not expose it, but numpy's wheels
-# ship OpenBLAS, and calling it reads and writes W once; `W -= lr * np.outer(x, g)` builds two
-# temporaries the size of W and is about 8x slower at width 512 (benchmarks/fast_path.py). Where
-# the library is not found, a pure-numpy version does the same arithmetic.
+# A rank-1 update W += alpha x g^T is BLAS's dger, and W += alpha X^T G is its dgemm with beta = 1;
+# scipy.linalg.blas wraps both. Each reads and writes W once, in place, where
+# `W -= lr * np.outer(x, g)` builds two temporaries the size of W and is over twice as slow at
+# width 512 (benchmarks/fast_path.py).
+#
+# BLAS stores a matrix column by column (Fortran order), and our W (D, H) is stored row by row.
+# The same memory read column by column is W's transpose W.T (H, D), so we hand BLAS W.T and
+# the transposed update, W.T += alpha g x^T. With overwrite_a (overwrite_c) scipy then passes
+# W's own memory to BLAS instead of a copy; :func:`check_in_place` makes sure it can.
+
+BLAS_ROUTE = "OpenBLAS dger/dgemm via scipy.linalg.blas"
 
 
-def _load_blas():
-    if os.environ.get("NABLA_NO_BLAS"):
-        return None
-    libs = glob.glob(os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs", "*openblas64*"))
-    for path in libs:
-        try:
-            lib = ctypes.CDLL(path)
-            dger, dgemm = lib.scipy_cblas_dger64_, lib.scipy_cblas_dgemm64_
-        except (OSError, AttributeError):
-            continue
-        i64, dbl, ptr, enum = ctypes.c_int64, ctypes.c_double, ctypes.c_void_p, ctypes.c_int
-        dger.argtypes = [enum, i64, i64, dbl, ptr, i64, ptr, i64, ptr, i64]
-        dgemm.argtypes = [enum, enum, enum, i64, i64, i64, dbl, ptr, i64, ptr, i64, dbl, ptr, i64]
-        dger.restype = dgemm.restype = None
-        get_threads, set_threads = lib.scipy_openblas_get_num_threads64_, lib.scipy_openblas_set_num_threads64_
-        set_threads.argtypes, set_threads.restype = [ctypes.c_int], None
-        return dger, dgemm, get_threads, set_threads
-    return None
-
-
-BLAS = _load_blas()
-ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
-
-
-@contextlib.contextmanager
-def one_blas_thread():
-    """Run the block with OpenBLAS on one thread, then restore its setting.
-
-    A step at B = 1 is a few small BLAS calls. Split over two threads they gain little when
-    the machine is idle, and when another process holds a core the threads wait for each other:
-    measured here, a step at width 512 went from 0.14 ms to 1.7 ms (with a busy neighbour, 6.5
-    ms). The large matrix products of the evaluation keep every thread.
-    """
-    if BLAS is None:
-        yield
-        return
-    before = BLAS[2]()
-    BLAS[3](1)
-    try:
-        yield
-    finally:
-        BLAS[3](before)
-
-
-def _blas_ok(*arrays):
-    return BLAS is not None and all(a.dtype == np.float64 and a.flags.c_contiguous for a in arrays)
+def check_in_place(*arrays):
+    """Refuse arrays that BLAS cannot update in place: scipy would update a copy and drop it."""
+    for W in arrays:
+        if W.dtype != np.float64 or not W.flags.c_contiguous or not W.flags.writeable:
+            raise TypeError(
+                f"the fast path updates parameters in place and needs writeable C-contiguous float64 arrays; "
+                f"got dtype {W.dtype}, C-contiguous {W.flags.c_contiguous}, writeable {W.flags.writeable}"
+            )
 
 
 def add_outer(W, alpha, x, g):
     r"""$W \leftarrow W + \alpha\, x g^\top$ in place, for W (D, H), x (D,), g (H,): BLAS's dger."""
-    if _blas_ok(W, x, g):
-        D, H = W.shape
-        BLAS[0](ROW_MAJOR, D, H, alpha, x.ctypes.data, 1, g.ctypes.data, 1, W.ctypes.data, H)
-    else:
-        W += np.multiply.outer(alpha * x, g)
+    check_in_place(W)
+    dger(alpha, g, x, a=W.T, overwrite_a=True)
 
 
 def add_gram(W, alpha, X, G):
-    r"""$W \leftarrow W + \alpha\, X^\top G$ in place, for W (D, H), X (B, D), G (B, H): BLAS's dgemm."""
-    if _blas_ok(W, X, G):
-        (B, D), H = X.shape, W.shape[1]
-        BLAS[1](ROW_MAJOR, TRANS, NO_TRANS, D, H, B, alpha, X.ctypes.data, D, G.ctypes.data, H, 1.0, W.ctypes.data, H)
-    else:
-        W += alpha * (X.T @ G)
+    r"""$W \leftarrow W + \alpha\, X^\top G$ in place, for W (D, H), X (B, D), G (B, H): BLAS's dgemm.
+
+    In Fortran order this is $W^\top \leftarrow \alpha\, G^\top X + W^\top$; G.T and X.T are
+    Fortran-ordered views of the C-ordered G and X, so nothing is copied.
+    """
+    check_in_place(W)
+    dgemm(alpha, G.T, X.T, beta=1.0, c=W.T, trans_b=True, overwrite_c=True)
 
 
 def fast_step(model, X, y, lr, reg=0.0):
@@ -290,7 +256,7 @@ def fast_step(model, X, y, lr, reg=0.0):
         W2 *= 1.0 - lr * reg
     add_gram(W2, -lr, H, L_bar)  # eq. matmul-w
     b2 -= lr * L_bar.sum(axis=0)  # the bias gradient is a sum over the batch
-    add_gram(W1, -lr, np.ascontiguousarray(X), Z_bar)  # eq. matmul-w
+    add_gram(W1, -lr, X, Z_bar)  # eq. matmul-w
     b1 -= lr * Z_bar.sum(axis=0)
 
 
@@ -310,24 +276,21 @@ def per_example_stepper(model, X, y, reg=0.0):
     """
     (layer1, layer2) = model.layers
     W1, b1, W2, b2 = layer1.W.value, layer1.b.value, layer2.W.value, layer2.b.value
-    (D, H), C = W1.shape, W2.shape[1]
+    H, C = W1.shape[1], W2.shape[1]
     X = np.ascontiguousarray(X, dtype=np.float64)
     n, index = len(X), operator.index
     labels = np.asarray(y).tolist()  # Python ints index fastest
     z, h, z_bar, active = np.empty(H), np.empty(H), np.empty(H), np.empty(H, dtype=bool)
     l = np.empty(C)  # noqa: E741 - the book's name for the logits
-    blas = _blas_ok(W1, b1, W2, b2, X)
-    if blas:
-        dger = BLAS[0]
-        W1_at, W2_at, X_at, row = W1.ctypes.data, W2.ctypes.data, X.ctypes.data, X.strides[0]
-        h_at, l_at, z_bar_at = h.ctypes.data, l.ctypes.data, z_bar.ctypes.data
+    check_in_place(W1, W2)
+    W1_T, W2_T = W1.T, W2.T  # W's memory in BLAS's column order (see add_outer)
     matmul, add, subtract, multiply, divide = np.matmul, np.add, np.subtract, np.multiply, np.divide
     maximum, greater, exp = np.maximum, np.greater, np.exp
 
     # Inside step, `v += w` would make v a new local name; in-place ufuncs with out= do not.
     def step(i, lr):
         i = index(i)
-        if not 0 <= i < n:  # a pointer computed from a bad index would write outside X
+        if not 0 <= i < n:  # X[-1] would silently train on the last example
             raise IndexError(f"per_example_stepper: example {i} is out of range for {n} examples")
         x = X[i]
         add(matmul(x, W1, out=z), b1, out=z)
@@ -342,12 +305,8 @@ def per_example_stepper(model, X, y, reg=0.0):
         if reg:  # the penalty's gradient reg * W, applied as a decay
             multiply(W1, 1.0 - lr * reg, out=W1)
             multiply(W2, 1.0 - lr * reg, out=W2)
-        if blas:
-            dger(ROW_MAJOR, H, C, 1.0, h_at, 1, l_at, 1, W2_at, C)  # eq. matmul-w: W2 -= lr h l_bar^T
-            dger(ROW_MAJOR, D, H, 1.0, X_at + i * row, 1, z_bar_at, 1, W1_at, H)  # W1 -= lr x z_bar^T
-        else:
-            add_outer(W2, 1.0, h, l)
-            add_outer(W1, 1.0, x, z_bar)
+        dger(1.0, l, h, a=W2_T, overwrite_a=True)  # eq. matmul-w: W2 -= lr h l_bar^T (as in add_outer)
+        dger(1.0, z_bar, x, a=W1_T, overwrite_a=True)  # W1 -= lr x z_bar^T
         add(b2, l, out=b2)  # the bias gradient of one example is its adjoint
         add(b1, z_bar, out=b1)
 
@@ -466,7 +425,11 @@ def train(
         range(1, passes + 1), desc=description, unit="pass", disable=not progress, leave=False
     ) as bar:
         for p in bar:
-            with one_blas_thread():
+            # One BLAS thread for the steps: a step at B = 1 is a few small BLAS calls, which two
+            # threads barely speed up on an idle machine and slow down many times over when
+            # another process holds a core (measured here: 0.14 ms -> 1.7 ms at width 512). The
+            # evaluation's large matrix products, outside this block, keep every thread.
+            with threadpool_limits(limits=1, user_api="blas"):
                 if per_example is not None:
                     for i in sample_pass(rng, n, 1)[:, 0].tolist():
                         per_example(i, lr)

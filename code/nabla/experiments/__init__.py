@@ -130,7 +130,7 @@ def provenance(command, seed, seconds):
         "wall_time_s": round(seconds, 2),
         "versions": versions(),
         "cpu": f"{cpu_name()} ({os.cpu_count()} logical cores)",
-        "blas_rank1_update": "OpenBLAS dger/dgemm via numpy's bundled library" if train.BLAS else "numpy",
+        "blas_rank1_update": train.BLAS_ROUTE,
     }
 
 
