@@ -111,3 +111,20 @@ def test_a_parameter_without_a_gradient_is_left_alone():
 def test_bad_settings_are_refused_by_name(make, error, message):
     with pytest.raises(error, match=message):
         make(nb.Tensor(np.ones(2)))
+
+
+@pytest.mark.parametrize("name, kwargs", [("Adam", {"lr": 0.1}), ("Adagrad", {"lr": 0.1, "lr_decay": 0.5})])
+def test_steps_are_counted_per_parameter_as_in_torch(name, kwargs):
+    # b has no gradient at the first step: its bias correction (or decay) must start later.
+    ours = [nb.Tensor(np.ones(2)), nb.Tensor(np.ones(2))]
+    theirs = [torch.ones(2, dtype=torch.float64, requires_grad=True), torch.ones(2, dtype=torch.float64, requires_grad=True)]
+    our_optimizer, their_optimizer = getattr(optim, name)(ours, **kwargs), getattr(torch.optim, name)(theirs, **kwargs)
+    for step in range(3):
+        g = np.array([0.5, -1.0]) * (step + 1)
+        ours[0].grad, theirs[0].grad = g.copy(), torch.tensor(g)
+        ours[1].grad = None if step == 0 else g.copy()
+        theirs[1].grad = None if step == 0 else torch.tensor(g)
+        our_optimizer.step()
+        their_optimizer.step()
+    for p, q in zip(ours, theirs):
+        np.testing.assert_allclose(p.value, q.detach().numpy(), rtol=1e-12)

@@ -31,7 +31,6 @@ class Optimizer:
             raise ValueError(f"{type(self).__name__}: the learning rate must be >= 0, got lr = {lr}")
         self.lr = lr
         self.state = [{} for _ in self.params]
-        self.steps = 0
 
     def zero_grad(self):
         """Forget every parameter's gradient (``backward()`` adds into ``.grad``)."""
@@ -40,9 +39,11 @@ class Optimizer:
 
     def step(self):
         """One update of every parameter that has a gradient."""
-        self.steps += 1
         for p, state in zip(self.params, self.state):
             if p.grad is not None:
+                # Counted per parameter, as torch does: a parameter skipped at a step (no
+                # gradient) has taken one step fewer, and its bias correction must know it.
+                state["t"] = state.get("t", 0) + 1
                 self.update(p.value, p.grad, state)
 
     def update(self, p, g, state):
@@ -96,7 +97,7 @@ class Adagrad(Optimizer):
         g = g + self.weight_decay * p
         state.setdefault("s", np.full_like(p, self.initial_accumulator_value))
         state["s"] += g * g
-        lr = self.lr / (1 + (self.steps - 1) * self.lr_decay)
+        lr = self.lr / (1 + (state["t"] - 1) * self.lr_decay)
         p -= lr * g / (np.sqrt(state["s"]) + self.eps)
 
 
@@ -147,7 +148,7 @@ class Adam(Optimizer):
         m = state["m"] = beta1 * state.get("m", 0.0) + (1 - beta1) * g
         v = state["v"] = beta2 * state.get("v", 0.0) + (1 - beta2) * g * g
         if self.bias_correction:
-            m_hat, v_hat = m / (1 - beta1**self.steps), v / (1 - beta2**self.steps)
+            m_hat, v_hat = m / (1 - beta1 ** state["t"]), v / (1 - beta2 ** state["t"])
         else:
             m_hat, v_hat = m, v
         p -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
