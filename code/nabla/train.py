@@ -372,7 +372,7 @@ def train(
     tqdm bar (keep it False in the book). With ``stop_on_divergence`` a non-finite training loss
     ends the run early with ``diverged=True``.
 
-    Shapes: X (n, D) float, y (n,) int. Derived in book/sgd.md.
+    Shapes: X (n, D) float, y (n,) int. Derived in book/gradient-descent.md.
     """
     X_train, y_train = check_data(X_train, y_train, "train")
     has_test = X_test is not None
@@ -418,7 +418,7 @@ def train(
         )
         return train_loss
 
-    from tqdm.auto import tqdm  # here: a reader who never trains need not have it
+    from tqdm import tqdm  # here: a reader who never trains need not import it (tqdm.auto would warn in a kernel without ipywidgets)
 
     record(0)
     with np.errstate(all="ignore"), tqdm(
