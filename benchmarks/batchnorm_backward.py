@@ -43,6 +43,7 @@ import numpy as np
 import torch
 
 import nabla as nb
+from nabla.experiments import cpu_name
 from nabla.gradcheck import relative_error
 
 RESULTS = Path(__file__).resolve().parent / "results" / "batchnorm_backward.json"
@@ -130,16 +131,6 @@ def measure(N=100, D=500, repeats=1000, warmup=20, seed=0):
         "graph_vs_fused_worst_relative_error": worst,
     }
     return {"settings": settings, "timings_ms": timings, "ratios": ratios}
-
-
-def cpu_name():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def provenance(command):

@@ -51,22 +51,12 @@ import torch
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from nabla import train
+from nabla.experiments import cpu_name
 
 RESULTS = Path(__file__).resolve().parent / "results" / "fast_path.json"
 WIDTHS = (8, 16, 32, 64, 128, 512)
 METHODS = ("fast", "fast_numpy", "torch", "nabla")
 D, C, POOL = 784, 10, 1000
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as file:
-            for line in file:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 class TorchMLP:
