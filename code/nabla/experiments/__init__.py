@@ -97,6 +97,16 @@ def search_eta_star(settings, width, batch_size, init, X, y):
     return train.find_divergent_lr(diverges, start=settings["search_start"])
 
 
+def train_mlp(settings, width, batch_size, lr, data, progress, description):
+    """Train a fresh one-hidden-layer MLP of ``width`` with the experiment's init, passes and seed."""
+    X_train, y_train, X_test, y_test = data
+    model = train.init_mlp([X_train.shape[1], width, CLASSES], init=settings["init"], seed=settings["seed"])
+    return train.train(
+        model, X_train, y_train, X_test, y_test, lr=lr, passes=settings["passes"], batch_size=batch_size,
+        seed=settings["seed"], progress=progress, description=description,
+    )
+
+
 # ---- provenance and results files ------------------------------------------------------
 
 

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import time
 
-from nabla import train
-from nabla.experiments import load_data, search_eta_star, settings_for
+from nabla.experiments import load_data, search_eta_star, settings_for, train_mlp
 
 COMMON = {"dataset": "fashion_mnist", "init": "glorot", "width": 16, "search_start": 1e-4, "factors": [0.5, 1.0, 2.0]}
 
@@ -37,18 +36,15 @@ def run(scale="budget", progress=False, root=None, data=None, **overrides):
     """
     settings = settings_for(SCALES, scale, overrides)
     start = time.perf_counter()
-    X_train, y_train, X_test, y_test = data if data is not None else load_data(settings, root)
+    data = data if data is not None else load_data(settings, root)
+    X_train, y_train = data[:2]
     records, summary = [], {}
     for B in settings["batch_sizes"]:
         search = search_eta_star(settings, settings["width"], B, settings["init"], X_train, y_train)
         summary[str(B)] = {"eta_star": search.eta_star, "trials": search.trials}
         for factor in settings["factors"]:
             lr = factor * search.eta_star
-            model = train.init_mlp([X_train.shape[1], settings["width"], 10], init=settings["init"], seed=settings["seed"])
-            result = train.train(
-                model, X_train, y_train, X_test, y_test, lr=lr, passes=settings["passes"], batch_size=B,
-                seed=settings["seed"], progress=progress, description=f"B = {B}, {factor} eta*",
-            )
+            result = train_mlp(settings, settings["width"], B, lr, data, progress, f"B = {B}, {factor} eta*")
             records += [
                 {"batch_size": B, "factor": factor, "eta_star": search.eta_star, "lr": lr, "diverged": result.diverged, **r}
                 for r in result.records

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import time
 
-from nabla import train
-from nabla.experiments import interpolation_by, load_data, search_eta_star, settings_for
+from nabla.experiments import interpolation_by, load_data, search_eta_star, settings_for, train_mlp
 
 COMMON = {"dataset": "fashion_mnist", "init": "tiny", "batch_size": 1, "search_width": 16, "search_start": 1e-4}
 
@@ -39,16 +38,13 @@ def run(scale="budget", progress=False, root=None, data=None, **overrides):
     """
     settings = settings_for(SCALES, scale, overrides)
     start = time.perf_counter()
-    X_train, y_train, X_test, y_test = data if data is not None else load_data(settings, root)
+    data = data if data is not None else load_data(settings, root)
+    X_train, y_train = data[:2]
     search = search_eta_star(settings, settings["search_width"], settings["batch_size"], settings["init"], X_train, y_train)
     lr = search.eta_star / 2
     records = []
     for width in settings["widths"]:
-        model = train.init_mlp([X_train.shape[1], width, 10], init=settings["init"], seed=settings["seed"])
-        result = train.train(
-            model, X_train, y_train, X_test, y_test, lr=lr, passes=settings["passes"],
-            batch_size=settings["batch_size"], seed=settings["seed"], progress=progress, description=f"width {width}",
-        )
+        result = train_mlp(settings, width, settings["batch_size"], lr, data, progress, f"width {width}")
         records += [{"width": width, "lr": lr, **record} for record in result.records]
     summary = {
         "eta_star": search.eta_star,
