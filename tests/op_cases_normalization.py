@@ -73,17 +73,22 @@ def test_mode(X, gamma, beta, running_mean, running_var):
     return nb.batchnorm(X, gamma, beta, stats=stats, train=False, eps=EPS)
 
 
+def torch_batch_norm(X, gamma, beta):
+    """The torch twin of every train-mode batch norm: the fused op, the graph, the spatial one."""
+    return F.batch_norm(X, None, None, gamma, beta, training=True, eps=EPS)
+
+
 NORMALIZATION_CASES = [
     OpCase(
         "batchnorm",
         lambda X, gamma, beta: nb.batchnorm(X, gamma, beta, eps=EPS),
-        lambda X, gamma, beta: F.batch_norm(X, None, None, gamma, beta, training=True, eps=EPS),
+        torch_batch_norm,
         batch(),
     ),
     OpCase(
         "batchnorm_graph",
         lambda X, gamma, beta: nb.batchnorm_graph(X, gamma, beta, eps=EPS),
-        lambda X, gamma, beta: F.batch_norm(X, None, None, gamma, beta, training=True, eps=EPS),
+        torch_batch_norm,
         batch(),
     ),
     OpCase(
@@ -103,7 +108,7 @@ NORMALIZATION_CASES = [
     OpCase(
         "spatial_batchnorm",
         lambda X, gamma, beta: nb.spatial_batchnorm(X, gamma, beta, eps=EPS),
-        lambda X, gamma, beta: F.batch_norm(X, None, None, gamma, beta, training=True, eps=EPS),
+        torch_batch_norm,
         images(),
     ),
 ]
