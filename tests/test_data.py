@@ -17,6 +17,7 @@ from nabla.data import (
     DataError,
     data_root,
     flatten_and_standardize,
+    flatten_and_standardize_globally,
     load,
     load_fashion_mnist,
     load_mnist,
@@ -279,6 +280,30 @@ def test_standardisation_uses_the_training_statistics_only():
 def test_standardisation_refuses_images_of_different_sizes():
     with pytest.raises(ValueError, match="784 pixels but test images have 100"):
         flatten_and_standardize(np.zeros((3, 28, 28)), np.zeros((3, 10, 10)))
+    with pytest.raises(ValueError, match="784 pixels but test images have 100"):
+        flatten_and_standardize_globally(np.zeros((3, 28, 28)), np.zeros((3, 10, 10)))
+
+
+def test_global_standardisation_uses_one_mean_and_deviation_of_the_training_pixels():
+    rng = np.random.default_rng(0)
+    train = rng.integers(0, 256, (300, 28, 28)).astype(np.uint8)
+    train[:, 0, 0] = 7  # constant over the training set: per pixel it would blow up on the test set
+    test = rng.integers(0, 256, (50, 28, 28)).astype(np.uint8)
+
+    X_train, X_test = flatten_and_standardize_globally(train, test)
+    flat_train = train.reshape(300, 784).astype(float)
+    mu, sigma = flat_train.mean(), flat_train.std()
+    np.testing.assert_allclose(X_train, (flat_train - mu) / sigma)
+    np.testing.assert_allclose(X_test, (test.reshape(50, 784) - mu) / sigma)
+    assert X_train.mean() == pytest.approx(0, abs=1e-12) and X_train.std() == pytest.approx(1)
+    assert np.abs(X_test).max() <= 255 / sigma  # bounded, unlike (x - 7) / 1e-6
+    with pytest.raises(ValueError, match="every training pixel has the same value"):
+        flatten_and_standardize_globally(np.full((3, 28, 28), 5), test)
+
+
+def test_prepare_refuses_an_unknown_standardisation():
+    with pytest.raises(ValueError, match="standardize must be one of \\['global', 'pixel'\\], got 'none'"):
+        prepare("mnist", fraction=0.01, standardize="none")
 
 
 def test_prepare_gives_the_width_experiments_setting(real_root):
@@ -290,3 +315,11 @@ def test_prepare_gives_the_width_experiments_setting(real_root):
     np.testing.assert_allclose(X_train.std(axis=0), 1, rtol=1e-4)  # FashionMNIST has no constant pixel
     assert set(np.unique(y_train)) == set(range(10))
     np.testing.assert_array_equal(y_train, prepare("fashion_mnist", fraction=0.12, seed=0)[1])
+
+
+def test_prepare_standardises_mnist_globally_on_request(real_root):
+    X_train, y_train, X_test, y_test = prepare("mnist", fraction=0.1, seed=0, standardize="global")
+    assert X_train.shape == (6000, 784) and X_test.shape == (10000, 784)
+    assert X_train.mean() == pytest.approx(0, abs=1e-10) and X_train.std() == pytest.approx(1)
+    assert np.abs(X_test).max() < 10  # per pixel, MNIST's constant border pixels reach about 1e8
+    assert np.abs(prepare("mnist", fraction=0.1, seed=0)[2]).max() > 1e6

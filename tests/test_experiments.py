@@ -55,7 +55,7 @@ def test_divergent_lr_api_trains_at_multiples_of_eta_star(tiny_data):
 
 def test_run_by_name_and_unknown_names_are_refused(tiny_data):
     assert experiments.run("width", "smoke", data=tiny_data, passes=1)["experiment"] == "width"
-    with pytest.raises(ValueError, match="no experiment 'depth'; the experiments are divergent_lr, width, minibatch"):
+    with pytest.raises(ValueError, match="no experiment 'depth'; the experiments are divergent_lr, minibatch, width"):
         experiments.run("depth")
     with pytest.raises(ValueError, match="no scale 'huge'"):
         width.run("huge", data=tiny_data)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from nabla import data, nn, ops, train
+from nabla import data, nn, ops, optim, train
+from nabla.tensor import Tensor
 
 D, C = 784, 10
 
@@ -434,3 +435,75 @@ def test_fast_method_on_another_model_is_refused():
     model = nn.MLP([D, 4, 4, C], rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match="one-hidden-layer ReLU"):
         train.train(model, X, y, lr=0.1, passes=1, method="fast")
+
+
+# ---- fit: minibatch training with an optimizer --------------------------------------------
+
+
+def test_fit_makes_one_optimizer_step_per_minibatch_of_a_seeded_permutation():
+    X, y = random_problem(50)
+    model = nn.MLP([D, 8, C], rng=np.random.default_rng(0))
+    twin = nn.MLP([D, 8, C], rng=np.random.default_rng(0))
+    run = train.fit(model, optim.SGD(model.parameters(), lr=0.1, momentum=0.9), X, y, X[:10], y[:10], epochs=2, batch_size=16, seed=3)
+
+    # the same updates by hand: epochs of a permutation from the seed, minibatches of 16, 16, 16, 2
+    sgd, rng, losses = optim.SGD(twin.parameters(), lr=0.1, momentum=0.9), np.random.default_rng(3), []
+    for _ in range(2):
+        permutation = rng.permutation(50)
+        for begin in range(0, 50, 16):
+            batch = permutation[begin : begin + 16]
+            sgd.zero_grad()
+            loss = ops.cross_entropy(twin(Tensor(X[batch])), y[batch])
+            loss.backward()
+            sgd.step()
+            losses.append(loss.item())
+    assert run.minibatch_losses == losses
+    for p, q in zip(model.parameters(), twin.parameters()):
+        np.testing.assert_array_equal(p.value, q.value)
+    assert [r["epoch"] for r in run.records] == [0, 1, 2]
+    assert [r["steps"] for r in run.records] == [0, 4, 8]
+    assert run.records[-1]["train_loss"] == pytest.approx(train.evaluate(model, X, y)[0])
+    assert run.records[-1]["val_accuracy"] == train.evaluate(model, X[:10], y[:10])[1]
+    assert not run.diverged
+
+
+def test_fit_measures_in_test_mode_and_leaves_the_model_training():
+    class Probe(nn.Module):
+        def __init__(self):
+            self.linear = nn.Linear(D, C, rng=np.random.default_rng(0))
+            self.modes = []
+
+        def forward(self, X):
+            self.modes.append(self.training)
+            return self.linear(X)
+
+    X, y = random_problem(20)
+    model = Probe()
+    train.fit(model, optim.SGD(model.parameters(), lr=0.1), X, y, epochs=1, batch_size=10)
+    # record(0) on the training set, two training minibatches, record(1): eval, train, train, eval
+    assert model.modes == [False, True, True, False]
+    assert model.training
+
+
+def test_fit_stops_on_a_non_finite_loss():
+    X, y = random_problem(40)
+    model = nn.MLP([D, 8, C], rng=np.random.default_rng(0))
+    run = train.fit(model, optim.SGD(model.parameters(), lr=1e200), X, y, epochs=5, batch_size=4)
+    assert run.diverged and len(run.records) < 6
+    assert not math.isfinite(run.minibatch_losses[-1])
+
+
+def test_fit_refuses_bad_input():
+    X, y = random_problem(20)
+    model = nn.MLP([D, 8, C], rng=np.random.default_rng(0))
+    sgd = optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="labels y have shape \\(19,\\) but features X have shape \\(20, 784\\)"):
+        train.fit(model, sgd, X, y[:19], epochs=1)
+    with pytest.raises(TypeError, match="features X must be floating point, got dtype int64"):
+        train.fit(model, sgd, X.astype(np.int64), y, epochs=1)
+    with pytest.raises(ValueError, match="validation: examples of shape \\(5,\\) but training examples of shape \\(784,\\)"):
+        train.fit(model, sgd, X, y, X[:, :5], y, epochs=1)
+    with pytest.raises(ValueError, match="epochs must be an integer >= 0, got 1.5"):
+        train.fit(model, sgd, X, y, epochs=1.5, batch_size=4)
+    with pytest.raises(ValueError, match="batch size B = 21 is larger than the 20 training examples"):
+        train.fit(model, sgd, X, y, epochs=1, batch_size=21)

@@ -446,6 +446,126 @@ def train(
     return run
 
 
+# ---- minibatch training with an optimizer (chapters 13, 17-19) -------------------------
+
+
+@dataclass
+class FitRun:
+    """What :func:`fit` returns.
+
+    ``records``: one dict per epoch (epoch 0 is before training) with keys ``epoch``, ``steps``
+    (updates so far), ``train_loss``, ``train_accuracy``, ``val_loss``, ``val_accuracy`` (mean
+    cross-entropy and fraction right on the whole sets, in test mode; the validation ones NaN
+    without a validation set) and ``seconds`` (wall time so far). ``minibatch_losses``: the loss
+    of every minibatch, in train mode, before its update. ``diverged``: whether training stopped
+    on a non-finite minibatch loss.
+    """
+
+    records: list = field(default_factory=list)
+    minibatch_losses: list = field(default_factory=list)
+    diverged: bool = False
+    seconds: float = 0.0
+
+
+def fit(
+    model,
+    optimizer,
+    X_train,
+    y_train,
+    X_val=None,
+    y_val=None,
+    *,
+    epochs,
+    batch_size=32,
+    seed=0,
+    progress=False,
+    description=None,
+):
+    r"""Train ``model`` with ``optimizer`` on mean cross-entropy, in epochs of shuffled minibatches; a :class:`FitRun`.
+
+    Each epoch visits every training example once, in the order of a permutation drawn from
+    ``np.random.default_rng(seed)`` (the same seed, the same minibatches), in minibatches of
+    ``batch_size`` (the last one smaller if B does not divide n). Each minibatch makes one update:
+    ``optimizer.zero_grad()``, the loss $\frac1B\sum_{i\in\mathcal B} -\log P_{i,y_i}$,
+    ``backward()``, ``optimizer.step()``. Any penalty on the weights is the optimizer's
+    (``weight_decay``). ``optimizer`` is any of :mod:`nabla.optim` built on ``model.parameters()``.
+
+    The model trains in train mode (dropout on, batch norm on batch statistics) and is measured
+    after every epoch, on the whole training and validation sets, in test mode; it is left in
+    train mode. ``progress`` shows a tqdm bar (keep it False in the book). A non-finite
+    minibatch loss ends the run with ``diverged=True``.
+
+    Shapes: X (n, D) float, y (n,) int, or images (n, C, H, W) for a convolutional model.
+    Used by book/mlp.md and the chapters after book/optimizers.md.
+    """
+    X_train, y_train = check_fit_data(X_train, y_train, "train")
+    has_val = X_val is not None
+    if has_val:
+        X_val, y_val = check_fit_data(X_val, y_val, "validation")
+        if X_val.shape[1:] != X_train.shape[1:]:
+            raise ValueError(f"validation: examples of shape {X_val.shape[1:]} but training examples of shape {X_train.shape[1:]}")
+    n = len(X_train)
+    batch_size = check_batch_size(batch_size, n)
+    if not isinstance(epochs, (int, np.integer)) or epochs < 0:
+        raise ValueError(f"epochs must be an integer >= 0, got {epochs!r}")
+    rng = np.random.default_rng(seed)
+    run = FitRun()
+    start = time.perf_counter()
+
+    def record(epoch):
+        model.eval()
+        train_loss, train_accuracy = evaluate(model, X_train, y_train)
+        val_loss, val_accuracy = evaluate(model, X_val, y_val) if has_val else (math.nan, math.nan)
+        model.train()
+        run.records.append(
+            {
+                "epoch": epoch,
+                "steps": len(run.minibatch_losses),
+                "train_loss": train_loss,
+                "train_accuracy": train_accuracy,
+                "val_loss": val_loss,
+                "val_accuracy": val_accuracy,
+                "seconds": time.perf_counter() - start,
+            }
+        )
+
+    from tqdm import tqdm  # imported here, as in train()
+
+    model.train()
+    record(0)
+    # Overflow on the way to a diverged loss is expected, and reported by `diverged`, not by warnings.
+    with np.errstate(all="ignore"), tqdm(
+        range(1, epochs + 1), desc=description, unit="epoch", disable=not progress, leave=False
+    ) as bar:
+        for epoch in bar:
+            permutation = rng.permutation(n)
+            for begin in range(0, n, batch_size):
+                batch = permutation[begin : begin + batch_size]
+                optimizer.zero_grad()
+                loss = ops.cross_entropy(model(Tensor(X_train[batch])), y_train[batch])
+                run.minibatch_losses.append(loss.item())
+                if not math.isfinite(run.minibatch_losses[-1]):
+                    run.diverged = True
+                    break
+                loss.backward()
+                optimizer.step()
+            record(epoch)
+            bar.set_postfix(loss=f"{run.records[-1]['train_loss']:.4f}", acc=f"{run.records[-1]['train_accuracy']:.4f}")
+            if run.diverged:
+                break
+    run.seconds = time.perf_counter() - start
+    return run
+
+
+def check_fit_data(X, y, name):
+    """``X`` (n, ...) float and ``y`` (n,) int, or a ValueError/TypeError naming the problem."""
+    X, y = np.asarray(X), np.asarray(y)
+    if X.ndim < 2:
+        raise ValueError(f"{name}: X must have one row per example, shape (n, D) or (n, C, H, W); got shape {X.shape}")
+    rows, y = check_data(X.reshape(len(X), int(np.prod(X.shape[1:]))), y, name)
+    return rows.reshape(X.shape), y
+
+
 # ---- the divergent learning rate (chapter 14) ------------------------------------------
 
 

@@ -31,6 +31,7 @@ import datetime
 import importlib
 import json
 import os
+import pkgutil
 import platform
 from importlib import metadata
 from pathlib import Path
@@ -40,7 +41,8 @@ import numpy as np
 from nabla import data, train
 
 CLASSES = 10  # FashionMNIST and MNIST both have ten classes
-NAMES = ("divergent_lr", "width", "minibatch")
+# Every module of this package is an experiment: adding one is adding its file.
+NAMES = tuple(sorted(module.name for module in pkgutil.iter_modules(__path__) if not module.name.startswith("_")))
 SCALE_NAMES = ("budget", "full", "smoke")  # "smoke": seconds, for the tests; not advertised
 
 # code/nabla/experiments/__init__.py -> the repository root
