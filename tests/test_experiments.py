@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from nabla import experiments, train
-from nabla.experiments import divergent_lr, minibatch, width
+from nabla.experiments import divergent_lr, minibatch, optimizers, width
 
 from conftest import ROOT
 
@@ -55,7 +55,7 @@ def test_divergent_lr_api_trains_at_multiples_of_eta_star(tiny_data):
 
 def test_run_by_name_and_unknown_names_are_refused(tiny_data):
     assert experiments.run("width", "smoke", data=tiny_data, passes=1)["experiment"] == "width"
-    with pytest.raises(ValueError, match="no experiment 'depth'; the experiments are divergent_lr, minibatch, width"):
+    with pytest.raises(ValueError, match=f"no experiment 'depth'; the experiments are {', '.join(experiments.NAMES)}"):
         experiments.run("depth")
     with pytest.raises(ValueError, match="no scale 'huge'"):
         width.run("huge", data=tiny_data)
@@ -103,8 +103,17 @@ def test_cli_refuses_bad_input(args, message):
     assert done.returncode != 0 and message in done.stderr
 
 
+@pytest.mark.parametrize("name", experiments.NAMES)
+def test_every_experiment_has_the_three_scales_and_the_command_lines_settings(name):
+    scales = experiments.experiment(name).SCALES
+    assert set(scales) == {"full", "budget", "smoke"}
+    for settings in scales.values():
+        assert {"seed", "passes"} <= set(settings)  # the command line's --seed and --passes
+    assert scales["budget"]["passes"] <= scales["full"]["passes"]
+
+
 def test_budget_scales_are_smaller_than_full():
-    for module in (width, minibatch, divergent_lr):
+    for module in (width, minibatch, divergent_lr, optimizers):
         full, budget = module.SCALES["full"], module.SCALES["budget"]
         assert budget["fraction"] < full["fraction"] and budget["passes"] < full["passes"]
 
@@ -121,3 +130,22 @@ def test_interpolation_by_groups_runs():
     records = [{"width": w, "pass": p, "train_accuracy": a} for w, accs in [(8, [0.1, 0.9]), (16, [0.1, 1.0])] for p, a in enumerate(accs)]
     assert experiments.interpolation_by(records, "width") == {8: None, 16: 1}
     assert train.interpolation_pass(records[2:]) == 1
+
+
+def test_optimizers_trains_each_optimizer_from_each_seed_on_the_same_minibatches(tiny_data):
+    result = optimizers.run("smoke", data=tiny_data, passes=2, seeds=[0, 1])
+    assert [r["epoch"] for r in result["records"]] == [0, 1, 2] * 12
+    assert {(r["optimizer"], r["seed"]) for r in result["records"]} == {(o, s) for o in optimizers.CONFIGURATIONS for s in (0, 1)}
+    # the same seed, the same start, whatever the optimizer: the epoch-0 records agree
+    starts = {r["optimizer"]: r["train_loss"] for r in result["records"] if r["epoch"] == 0 and r["seed"] == 0}
+    assert len(set(starts.values())) == 1
+    y_test = tiny_data[3]
+    counts = np.bincount(y_test, minlength=10)
+    for name, accuracies in result["summary"]["test_accuracy"].items():
+        last = [r for r in result["records"] if r["optimizer"] == name and r["epoch"] == 2]
+        assert accuracies == [r["val_accuracy"] for r in last]  # the test set is fit's validation set
+        for accuracy, per_class in zip(accuracies, result["summary"]["per_class"][name]):
+            right = sum(a * n for a, n in zip(per_class, counts) if n)
+            assert right == pytest.approx(accuracy * len(y_test))
+    again = optimizers.run("smoke", data=tiny_data, passes=2, seeds=[0, 1])
+    assert again["records"][-1]["train_loss"] == result["records"][-1]["train_loss"]
