@@ -6,7 +6,8 @@ that returns a dict: ``records`` (a list of per-pass dicts, one row each, ready 
 interpolation pass of each run) and ``settings``.
 
 * ``budget``: runs inside a chapter of the book (under 120 s on two cores, under 2 GB);
-* ``full``: the course material's exact settings, run from the command line:
+* ``full``: the course material's exact settings where it gives them (larger runs where it does
+  not), run from the command line:
 
       python -m nabla.experiments width --scale full
 
@@ -14,14 +15,22 @@ interpolation pass of each run) and ``settings``.
   provenance header (command, versions, seed, date, CPU, wall time). That command is the only
   writer of full-scale results; a chapter reads them back with :func:`load_results`.
 
-==============  ===================================================  =========================
-experiment      what it trains                                       chapter
-==============  ===================================================  =========================
-divergent_lr    eta* by search, per batch size; curves at eta*/2,    14 (book/divergent-lr.md)
-                eta* and 2 eta*
-width           widths 8-512 at eta*/2 of width 16, tiny init        15 (book/width.md)
-minibatch       B = 1..16, each at its own eta*_B / 2                16 (book/minibatch.md)
-==============  ===================================================  =========================
+======================  ===============================================  ===========================================
+experiment              what it trains                                   chapter
+======================  ===============================================  ===========================================
+mlp                     nabla MLPs on MNIST: activations, depth,         13 (book/mlp.md)
+                        a residual connection, initialisation, momentum
+divergent_lr            eta* by search, per batch size; curves at        14 (book/divergent-lr.md)
+                        eta*/2, eta* and 2 eta*
+width                   widths 8-512 at eta*/2 of width 16, tiny init    15 (book/width.md)
+minibatch               B = 1..16, each at its own eta*_B / 2            16 (book/minibatch.md)
+optimizers              six optimizers, one MLP, several seeds           17 (book/optimizers.md)
+normalization           deep MLPs with and without batch/layer norm      18 (book/normalisation-practice.md)
+regularization          dropout keep probabilities, L2 weight decay      19 (book/regularisation.md)
+augmentation            a CNN with and without augmentation (torch)      20 (book/augmentation.md)
+hyperparameters         a grid of batch size, epochs, learning rate      21 (book/pytorch-apis.md)
+                        (torch)
+======================  ===============================================  ===========================================
 """
 
 from __future__ import annotations
