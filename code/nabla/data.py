@@ -215,6 +215,18 @@ def subsample(images, labels, fraction, seed):
     return images[rows], labels[rows]
 
 
+def flatten_both(train_images, test_images, caller):
+    """Both sets of images as float64 rows of pixels, or a ValueError if their images differ in size."""
+    X_train = np.asarray(train_images, dtype=np.float64).reshape(len(train_images), -1)
+    X_test = np.asarray(test_images, dtype=np.float64).reshape(len(test_images), -1)
+    if X_train.shape[1] != X_test.shape[1]:
+        raise ValueError(
+            f"{caller}: training images have {X_train.shape[1]} pixels but test "
+            f"images have {X_test.shape[1]}; they must be the same size"
+        )
+    return X_train, X_test
+
+
 def flatten_and_standardize(train_images, test_images, eps=STD_EPS):
     r"""Both sets as rows of pixels, standardised with the training set's statistics.
 
@@ -231,13 +243,7 @@ def flatten_and_standardize(train_images, test_images, eps=STD_EPS):
 
     Returns ``X_train`` (n_train, 784) and ``X_test`` (n_test, 784), float64.
     """
-    X_train = np.asarray(train_images, dtype=np.float64).reshape(len(train_images), -1)
-    X_test = np.asarray(test_images, dtype=np.float64).reshape(len(test_images), -1)
-    if X_train.shape[1] != X_test.shape[1]:
-        raise ValueError(
-            f"flatten_and_standardize: training images have {X_train.shape[1]} pixels but test "
-            f"images have {X_test.shape[1]}; they must be the same size"
-        )
+    X_train, X_test = flatten_both(train_images, test_images, "flatten_and_standardize")
     mu = X_train.mean(axis=0)
     sigma = X_train.std(axis=0)
     return (X_train - mu) / (sigma + eps), (X_test - mu) / (sigma + eps)
@@ -254,13 +260,7 @@ def flatten_and_standardize_globally(train_images, test_images):
 
     Returns ``X_train`` (n_train, 784) and ``X_test`` (n_test, 784), float64.
     """
-    X_train = np.asarray(train_images, dtype=np.float64).reshape(len(train_images), -1)
-    X_test = np.asarray(test_images, dtype=np.float64).reshape(len(test_images), -1)
-    if X_train.shape[1] != X_test.shape[1]:
-        raise ValueError(
-            f"flatten_and_standardize_globally: training images have {X_train.shape[1]} pixels but test "
-            f"images have {X_test.shape[1]}; they must be the same size"
-        )
+    X_train, X_test = flatten_both(train_images, test_images, "flatten_and_standardize_globally")
     mu, sigma = X_train.mean(), X_train.std()
     if sigma == 0:
         raise ValueError("flatten_and_standardize_globally: every training pixel has the same value; there is nothing to standardise")

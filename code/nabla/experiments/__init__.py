@@ -97,6 +97,29 @@ def load_data(settings, root=None):
     return X_train, y_train, X_test, y_test
 
 
+def split_validation(images, labels, settings, standardize):
+    """``X_train, y_train, X_val, y_val``: a seeded fraction of the images, a seeded validation part held out.
+
+    ``settings["fraction"]`` of the images are kept (:func:`nabla.data.subsample`, seeded by
+    ``settings["seed"]``), then ``settings["validation"]`` of those are held out at random (the
+    same seed), and both parts are flattened and standardised with the *training part's*
+    statistics, per pixel or globally (``standardize``, as in :func:`nabla.data.prepare`): the
+    validation images are mapped as a test set would be. The test set is not touched.
+    """
+    if standardize not in data.STANDARDIZE:
+        raise ValueError(f"split_validation: standardize must be one of {sorted(data.STANDARDIZE)}, got {standardize!r}")
+    images, labels = data.subsample(images, labels, settings["fraction"], settings["seed"])
+    if not 0 < settings["validation"] < len(images):
+        raise ValueError(
+            f"split_validation: holding out {settings['validation']} of {len(images)} images leaves "
+            f"{len(images) - settings['validation']} to train on; both parts must be non-empty"
+        )
+    order = np.random.default_rng(settings["seed"]).permutation(len(images))
+    val, fit_rows = np.sort(order[: settings["validation"]]), np.sort(order[settings["validation"] :])
+    X_train, X_val = data.STANDARDIZE[standardize](images[fit_rows], images[val])
+    return X_train, labels[fit_rows], X_val, labels[val]
+
+
 def search_eta_star(settings, width, batch_size, init, X, y):
     """:func:`nabla.train.find_divergent_lr` for one network and batch size, on (X, y)."""
     sizes = [X.shape[1], width, CLASSES]
@@ -116,6 +139,25 @@ def train_mlp(settings, width, batch_size, lr, data, progress, description):
         model, X_train, y_train, X_test, y_test, lr=lr, passes=settings["passes"], batch_size=batch_size,
         seed=settings["seed"], progress=progress, description=description,
     )
+
+
+def evaluate_torch(model, X, y, chunk):
+    """``(mean cross-entropy, accuracy)`` of a torch ``model`` on tensors X (n, ...), y (n,), in eval mode.
+
+    ``chunk`` images at a time, without building a graph; for the torch experiments (chapters 20
+    and 21), the counterpart of :func:`nabla.train.evaluate`. Leaves the model in eval mode.
+    """
+    import torch  # here: the nabla experiments never need torch
+    from torch.nn import functional as F
+
+    model.eval()
+    loss, right = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(X), chunk):
+            L = model(X[start : start + chunk])
+            loss += F.cross_entropy(L, y[start : start + chunk], reduction="sum").item()
+            right += (L.argmax(dim=1) == y[start : start + chunk]).sum().item()
+    return loss / len(X), right / len(X)
 
 
 # ---- provenance and results files ------------------------------------------------------

@@ -45,7 +45,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from nabla import data as datasets
-from nabla.experiments import CLASSES, settings_for
+from nabla.experiments import CLASSES, evaluate_torch, settings_for
 
 COMMON = {
     "dataset": "fashion_mnist",
@@ -164,16 +164,9 @@ def normalise(images, mean, std):
     return (images - mean) / std
 
 
-@torch.inference_mode()
 def evaluate(model, X, y, chunk=250):
     """Mean cross-entropy and accuracy of ``model`` on normalised images X (N, 1, 28, 28), labels y."""
-    model.eval()
-    loss, right = 0.0, 0
-    for start in range(0, len(X), chunk):
-        L = model(X[start : start + chunk])
-        loss += F.cross_entropy(L, y[start : start + chunk], reduction="sum").item()
-        right += (L.argmax(dim=1) == y[start : start + chunk]).sum().item()
-    return loss / len(X), right / len(X)
+    return evaluate_torch(model, X, y, chunk)
 
 
 @torch.inference_mode()

@@ -44,7 +44,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset, random_split
 
 from nabla import data as datasets
-from nabla.experiments import CLASSES, settings_for
+from nabla.experiments import CLASSES, evaluate_torch, settings_for
 
 COMMON = {"dataset": "fashion_mnist", "hidden": 256, "val_fraction": 0.1, "threads": 1, "eval_batch": 4096}
 
@@ -92,16 +92,9 @@ def two_layer_net(hidden, seed):
     return nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, hidden), nn.ReLU(), nn.Linear(hidden, CLASSES))
 
 
-@torch.no_grad()
 def evaluate(model, X, y, batch=4096):
     """``(mean cross-entropy, accuracy)`` of ``model`` on (X, y), in eval mode, ``batch`` images at a time."""
-    model.eval()
-    loss, right = 0.0, 0
-    for start in range(0, len(X), batch):
-        scores = model(X[start : start + batch])
-        loss += F.cross_entropy(scores, y[start : start + batch], reduction="sum").item()
-        right += (scores.argmax(dim=1) == y[start : start + batch]).sum().item()
-    return loss / len(X), right / len(X)
+    return evaluate_torch(model, X, y, batch)
 
 
 def prepare(settings, root=None, data=None):

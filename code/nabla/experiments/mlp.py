@@ -39,7 +39,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from nabla import data, nn, ops, optim, train
-from nabla.experiments import CLASSES, settings_for
+from nabla.experiments import CLASSES, settings_for, split_validation
 
 COMMON = {"dataset": "mnist", "batch_size": 32, "lr": 0.01, "mu": 0.9, "seeds": 3, "seed": 0}
 
@@ -139,13 +139,9 @@ def split(images, labels, settings):
 
     ``settings["fraction"]`` of the images are kept (:func:`nabla.data.subsample`), then
     ``settings["validation"]`` of those are held out at random, and both parts are standardised
-    with the training part's one mean and standard deviation.
+    with the training part's one mean and standard deviation (:func:`nabla.experiments.split_validation`).
     """
-    images, labels = data.subsample(images, labels, settings["fraction"], settings["seed"])
-    order = np.random.default_rng(settings["seed"]).permutation(len(images))
-    val, fit_rows = np.sort(order[: settings["validation"]]), np.sort(order[settings["validation"] :])
-    X_train, X_val = data.flatten_and_standardize_globally(images[fit_rows], images[val])
-    return X_train, labels[fit_rows], X_val, labels[val]
+    return split_validation(images, labels, settings, standardize="global")
 
 
 def load(settings, root=None):

@@ -42,7 +42,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from nabla import data, nn, ops, optim, train
-from nabla.experiments import CLASSES, settings_for
+from nabla.experiments import CLASSES, settings_for, split_validation
 from nabla.tensor import Tensor
 
 NORMS = ("none", "batch", "layer")
@@ -179,13 +179,9 @@ def split(images, labels, settings):
     """``X_train, y_train, X_val, y_val``: a seeded fraction of the images, a seeded validation part held out.
 
     Both parts are standardised pixel by pixel with the training part's mean and standard
-    deviation (:func:`nabla.data.flatten_and_standardize`), the validation part as a test set would be.
+    deviation (:func:`nabla.experiments.split_validation`), the validation part as a test set would be.
     """
-    images, labels = data.subsample(images, labels, settings["fraction"], settings["seed"])
-    order = np.random.default_rng(settings["seed"]).permutation(len(images))
-    val, fit_rows = np.sort(order[: settings["validation"]]), np.sort(order[settings["validation"] :])
-    X_train, X_val = data.flatten_and_standardize(images[fit_rows], images[val])
-    return X_train, labels[fit_rows], X_val, labels[val]
+    return split_validation(images, labels, settings, standardize="pixel")
 
 
 def load(settings, root=None):
