@@ -3,6 +3,7 @@
 import os
 from pathlib import Path
 
+import numpy as np
 from hypothesis import HealthCheck, settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,3 +21,15 @@ settings.register_profile(
 )
 settings.register_profile("dev", max_examples=25, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def noisy_clusters(n_train, n_test, spread=1.0, seed=0):
+    """``X_train, y_train, X_test, y_test``: ten class centres in 784 dimensions plus unit noise.
+
+    A stand-in for MNIST-sized data, so the experiments' tests need not load a data set.
+    """
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((10, 784)) * spread
+    y = rng.integers(0, 10, n_train + n_test)
+    X = centres[y] + rng.standard_normal((n_train + n_test, 784))
+    return X[:n_train], y[:n_train], X[n_train:], y[n_train:]

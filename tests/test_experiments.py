@@ -10,17 +10,13 @@ import pytest
 from nabla import experiments, train
 from nabla.experiments import divergent_lr, minibatch, optimizers, width
 
-from conftest import ROOT
+from conftest import ROOT, noisy_clusters
 
 
 @pytest.fixture(scope="module")
 def tiny_data():
     """A small separable-ish problem, so the API tests need not load FashionMNIST."""
-    rng = np.random.default_rng(0)
-    centres = rng.standard_normal((10, 784)) * 2
-    y = rng.integers(0, 10, 60)
-    X = centres[y] + rng.standard_normal((60, 784))
-    return X[:40], y[:40], X[40:], y[40:]
+    return noisy_clusters(40, 20, spread=2)
 
 
 def test_width_api_returns_per_pass_records(tiny_data):

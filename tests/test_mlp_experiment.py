@@ -7,15 +7,13 @@ from nabla import experiments, nn, ops, optim, train
 from nabla.experiments import mlp
 from nabla.tensor import Tensor
 
+from conftest import noisy_clusters
+
 
 @pytest.fixture(scope="module")
 def tiny_data():
     """Ten noisy clusters in 784 dimensions, so these tests need not load MNIST."""
-    rng = np.random.default_rng(0)
-    centres = rng.standard_normal((10, 784))
-    y = rng.integers(0, 10, 120)
-    X = centres[y] + rng.standard_normal((120, 784))
-    return X[:80], y[:80], X[80:], y[80:]
+    return noisy_clusters(80, 40)
 
 
 def test_mlp_is_nablas_mlp():

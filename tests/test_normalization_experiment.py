@@ -10,15 +10,13 @@ from nabla.experiments import normalization
 from nabla.experiments.normalization import DeepMLP, activation_rms
 from nabla.tensor import Tensor
 
+from conftest import noisy_clusters
+
 
 @pytest.fixture(scope="module")
 def tiny_data():
     """Ten noisy class centres in 784 dimensions, so the tests need not load FashionMNIST."""
-    rng = np.random.default_rng(0)
-    centres = rng.standard_normal((10, 784))
-    y = rng.integers(0, 10, 140)
-    X = centres[y] + rng.standard_normal((140, 784))
-    return X[:100], y[:100], X[100:], y[100:]
+    return noisy_clusters(100, 40)
 
 
 SIZES = [100, 64, 64, 64, 64, 64, 10]

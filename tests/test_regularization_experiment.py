@@ -9,15 +9,13 @@ from nabla import experiments, nn, optim, ops
 from nabla.experiments import regularization
 from nabla.tensor import Tensor
 
+from conftest import noisy_clusters
+
 
 @pytest.fixture(scope="module")
 def tiny_data():
     """Ten noisy clusters in 784 dimensions, so the tests need not load FashionMNIST."""
-    rng = np.random.default_rng(0)
-    centres = rng.standard_normal((10, 784))
-    y = rng.integers(0, 10, 150)
-    X = centres[y] + rng.standard_normal((150, 784))
-    return X[:100], y[:100], X[100:], y[100:]
+    return noisy_clusters(100, 50)
 
 
 @pytest.fixture(scope="module")
