@@ -131,6 +131,20 @@ def search_eta_star(settings, width, batch_size, init, X, y):
     return train.find_divergent_lr(diverges, start=settings["search_start"])
 
 
+def sweep_batch_sizes(settings, data, factors, progress):
+    r"""For each batch size B of ``settings["batch_sizes"]``: search $\eta^*_B$ on the training set,
+    then train a fresh MLP at each ``factor`` x $\eta^*_B$; yields ``(B, search, factor, lr, run)``.
+
+    The shared loop of the divergent learning rate (factors 1/2, 1, 2) and minibatching (1/2).
+    """
+    X_train, y_train = data[:2]
+    for B in settings["batch_sizes"]:
+        search = search_eta_star(settings, settings["width"], B, settings["init"], X_train, y_train)
+        for factor in factors:
+            lr = factor * search.eta_star
+            yield B, search, factor, lr, train_mlp(settings, settings["width"], B, lr, data, progress, f"B = {B}, {factor} eta*")
+
+
 def train_mlp(settings, width, batch_size, lr, data, progress, description):
     """Train a fresh one-hidden-layer MLP of ``width`` with the experiment's init, passes and seed."""
     X_train, y_train, X_test, y_test = data

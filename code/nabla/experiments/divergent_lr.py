@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 
-from nabla.experiments import load_data, search_eta_star, settings_for, train_mlp
+from nabla.experiments import load_data, settings_for, sweep_batch_sizes
 
 COMMON = {"dataset": "fashion_mnist", "init": "glorot", "width": 16, "search_start": 1e-4, "factors": [0.5, 1.0, 2.0]}
 
@@ -37,17 +37,12 @@ def run(scale="budget", progress=False, root=None, data=None, **overrides):
     settings = settings_for(SCALES, scale, overrides)
     start = time.perf_counter()
     data = data if data is not None else load_data(settings, root)
-    X_train, y_train = data[:2]
     records, summary = [], {}
-    for B in settings["batch_sizes"]:
-        search = search_eta_star(settings, settings["width"], B, settings["init"], X_train, y_train)
+    for B, search, factor, lr, result in sweep_batch_sizes(settings, data, settings["factors"], progress):
         summary[str(B)] = {"eta_star": search.eta_star, "trials": search.trials}
-        for factor in settings["factors"]:
-            lr = factor * search.eta_star
-            result = train_mlp(settings, settings["width"], B, lr, data, progress, f"B = {B}, {factor} eta*")
-            records += [
-                {"batch_size": B, "factor": factor, "eta_star": search.eta_star, "lr": lr, "diverged": result.diverged, **r}
-                for r in result.records
-            ]
+        records += [
+            {"batch_size": B, "factor": factor, "eta_star": search.eta_star, "lr": lr, "diverged": result.diverged, **r}
+            for r in result.records
+        ]
     return {"experiment": "divergent_lr", "scale": scale, "settings": settings, "summary": summary,
             "records": records, "seconds": time.perf_counter() - start}

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 
 from nabla import train
-from nabla.experiments import load_data, search_eta_star, settings_for, train_mlp
+from nabla.experiments import load_data, settings_for, sweep_batch_sizes
 
 COMMON = {"dataset": "fashion_mnist", "init": "glorot", "width": 64, "search_start": 1e-4}
 
@@ -38,12 +38,8 @@ def run(scale="budget", progress=False, root=None, data=None, **overrides):
     settings = settings_for(SCALES, scale, overrides)
     start = time.perf_counter()
     data = data if data is not None else load_data(settings, root)
-    X_train, y_train = data[:2]
     records, summary = [], {}
-    for B in settings["batch_sizes"]:
-        search = search_eta_star(settings, settings["width"], B, settings["init"], X_train, y_train)
-        lr = search.eta_star / 2
-        result = train_mlp(settings, settings["width"], B, lr, data, progress, f"B = {B}")
+    for B, search, _, lr, result in sweep_batch_sizes(settings, data, [0.5], progress):
         records += [{"batch_size": B, "eta_star": search.eta_star, "lr": lr, **r} for r in result.records]
         p = result.interpolation
         summary[str(B)] = {
@@ -51,7 +47,7 @@ def run(scale="budget", progress=False, root=None, data=None, **overrides):
             "lr": lr,
             "trials": search.trials,
             "interpolation": p,
-            "interpolation_updates": None if p is None else p * train.updates_per_pass(len(X_train), B),
+            "interpolation_updates": None if p is None else p * train.updates_per_pass(len(data[0]), B),
         }
     return {"experiment": "minibatch", "scale": scale, "settings": settings, "summary": summary,
             "records": records, "seconds": time.perf_counter() - start}
