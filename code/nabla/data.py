@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -267,7 +268,123 @@ def flatten_and_standardize_globally(train_images, test_images):
     return (X_train - mu) / sigma, (X_test - mu) / sigma
 
 
-STANDARDIZE = {"pixel": flatten_and_standardize, "global": flatten_and_standardize_globally}
+def center_and_scale(train_images, test_images):
+    r"""Both sets as rows of pixels $(x_j - \mu_j) / s$: centred per pixel, scaled by one number.
+
+    $\mu_j$ is pixel $j$'s mean over the *training* images, and $s$ the standard deviation of all
+    the centred training pixels together, $s^2 = \frac1{784}\sum_j \sigma_j^2$. Per-pixel
+    centring removes the mean image, one large common direction in every input; one scale for
+    all pixels (instead of :func:`flatten_and_standardize`'s $\sigma_j$) keeps every feature
+    bounded where a pixel is constant over a small training set.
+
+    Returns ``X_train`` (n_train, 784) and ``X_test`` (n_test, 784), float64.
+    """
+    X_train, X_test = flatten_both(train_images, test_images, "center_and_scale")
+    mu = X_train.mean(axis=0)
+    s = np.sqrt(np.mean((X_train - mu) ** 2))
+    if s == 0:
+        raise ValueError("center_and_scale: every training image is the same; there is nothing to scale")
+    return (X_train - mu) / s, (X_test - mu) / s
+
+
+def flatten_and_scale(train_images, test_images):
+    """Both sets as rows of pixels in [0, 1] (divided by 255), not standardised: for a model that normalises itself."""
+    X_train, X_test = flatten_both(train_images, test_images, "flatten_and_scale")
+    return X_train / 255.0, X_test / 255.0
+
+
+# The standardisations a split can use, by name: what each chapter's experiment feeds its network.
+STANDARDIZE = {
+    "pixel": flatten_and_standardize,
+    "global": flatten_and_standardize_globally,
+    "center": center_and_scale,
+    "none": flatten_and_scale,
+}
+
+
+@dataclass(frozen=True)
+class Split:
+    """The data an experiment trains and measures on.
+
+    ``X_train`` (n, D) float64 and ``y_train`` (n,) int64 are trained on; ``X_eval``, ``y_eval``
+    are what the model is measured on after every epoch, and ``eval_set`` says which set that is:
+    ``"validation"`` (held out from the training images) or ``"test"`` (the data set's test set),
+    so a chapter never calls a test accuracy a validation accuracy. With ``images=True`` the
+    features have shape (n, 1, 28, 28) instead of (n, 784).
+    """
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_eval: np.ndarray
+    y_eval: np.ndarray
+    eval_set: str
+
+    def __iter__(self):  # X_train, y_train, X_eval, y_eval = split(...)
+        return iter((self.X_train, self.y_train, self.X_eval, self.y_eval))
+
+
+def check_choice(name, value, choices, caller="split"):
+    if value not in choices:
+        raise ValueError(f"{caller}: {name} must be one of {', '.join(map(repr, sorted(choices)))}, got {value!r}")
+    return value
+
+
+def held_out_count(hold_out, n):
+    """The number of examples ``hold_out`` asks for out of n: an int count, or a fraction in (0, 1)."""
+    if isinstance(hold_out, bool) or not isinstance(hold_out, (int, float, np.integer, np.floating)):
+        raise TypeError(f"split: hold_out must be a count (int) or a fraction in (0, 1), got {hold_out!r}")
+    k = int(hold_out) if isinstance(hold_out, (int, np.integer)) else round(float(hold_out) * n)
+    if isinstance(hold_out, (float, np.floating)) and not 0 < hold_out < 1:
+        raise ValueError(f"split: a fractional hold_out must be in (0, 1), got {hold_out}")
+    if not 0 < k < n:
+        raise ValueError(
+            f"split: holding out {k} of {n} images leaves {n - k} to train on; both parts must be non-empty"
+        )
+    return k
+
+
+def split(dataset="fashion_mnist", fraction=1.0, seed=0, hold_out=None, standardize="pixel", test_size=None, root=None, images=False):
+    r"""The one way an experiment gets its data: a :class:`Split`.
+
+    1. Load ``dataset`` (``"fashion_mnist"`` or ``"mnist"``) and keep a seeded ``fraction`` of
+       its training images (:func:`subsample`).
+    2. The evaluation set: with ``hold_out`` (a count, or a fraction of the kept images), that
+       many kept images are held out at random (``default_rng(seed).permutation``) as a
+       *validation* set, and the test set is not touched; without it, the data set's *test* set,
+       or a seeded random ``test_size`` of it (budget runs measure on fewer images).
+    3. Flatten both parts and standardise them with the *training part's* statistics only
+       (``standardize``: ``"pixel"`` per pixel, :func:`flatten_and_standardize`; ``"global"``
+       one mean and deviation, :func:`flatten_and_standardize_globally`; ``"center"``
+       :func:`center_and_scale`; ``"none"`` pixels / 255). The evaluation images are mapped as
+       a test set would be: they never inform their own preprocessing.
+
+    The same arguments give the same arrays. Shapes: X (n, 784) float64 (or (n, 1, 28, 28) with
+    ``images=True``), y (n,) int64.
+    """
+    check_choice("dataset", dataset, FOLDERS)
+    check_choice("standardize", standardize, STANDARDIZE)
+    if test_size is not None and hold_out is not None:
+        raise ValueError("split: test_size subsamples the test set, which a split with hold_out does not use; pass one of them")
+    train_images, train_labels = subsample(*load(FOLDERS[dataset], train=True, root=root), fraction=fraction, seed=seed)
+    if hold_out is not None:
+        k = held_out_count(hold_out, len(train_images))
+        order = np.random.default_rng(seed).permutation(len(train_images))
+        eval_rows, train_rows = np.sort(order[:k]), np.sort(order[k:])
+        eval_images, y_eval = train_images[eval_rows], train_labels[eval_rows]
+        train_images, train_labels = train_images[train_rows], train_labels[train_rows]
+        eval_set = "validation"
+    else:
+        eval_images, y_eval = load(FOLDERS[dataset], train=False, root=root)
+        if test_size is not None:
+            if isinstance(test_size, bool) or not isinstance(test_size, (int, np.integer)) or not 0 < test_size <= len(eval_images):
+                raise ValueError(f"split: test_size must be an integer in 1..{len(eval_images)}, got {test_size!r}")
+            rows = np.sort(np.random.default_rng(seed).choice(len(eval_images), test_size, replace=False))
+            eval_images, y_eval = eval_images[rows], y_eval[rows]
+        eval_set = "test"
+    X_train, X_eval = STANDARDIZE[standardize](train_images, eval_images)
+    if images:
+        X_train, X_eval = X_train.reshape(-1, 1, *train_images.shape[1:]), X_eval.reshape(-1, 1, *eval_images.shape[1:])
+    return Split(X_train, train_labels, X_eval, y_eval, eval_set)
 
 
 def prepare(dataset="fashion_mnist", fraction=0.12, seed=0, root=None, standardize="pixel"):
