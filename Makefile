@@ -25,6 +25,8 @@ test: install
 	$(BIN)/python -m pytest
 
 chapter: install
+	@test -n "$(NAME)" || { echo "make chapter: say which chapter, e.g. make chapter NAME=division"; exit 2; }
+	@test -f "book/$(NAME).md" || { echo "make chapter: there is no chapter book/$(NAME).md; the chapters are: $$(cd book && ls *.md | sed 's/\.md$$//' | tr '\n' ' ')"; exit 2; }
 	$(BIN)/python -m pytest -m chapters -k "$(NAME)"
 
 clean:
