@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, settings
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book"
-SITE = ROOT / "_build" / "html"
+SITE = Path(os.environ.get("BOOK_SITE") or ROOT / "_build" / "html")  # BOOK_SITE: test another build
 
 # "ci" is the profile of record: fixed derandomised examples, so a run is reproducible.
 settings.register_profile(

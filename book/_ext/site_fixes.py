@@ -1,0 +1,38 @@
+"""A Sphinx extension of the book's own: two fixes to what the themes put on every page.
+
+1. Each script once. sphinx-thebe (which Jupyter Book always loads) and sphinx-togglebutton
+   add their inline scripts (``const THEBE_JS_URL = ...``) once per ``env-before-read-docs``,
+   and Jupyter Book's build fires that event twice, so every page declared the constants
+   twice and the browser's console showed a SyntaxError on every page. Exact duplicates are
+   dropped, the first kept.
+2. A light/dark mode to start from. pydata-sphinx-theme's page template reads ``default_mode``
+   from the HTML context; Jupyter Book sets none, so every page started from an empty mode and
+   logged "Got invalid theme mode" to the console. Setting ``html_context`` in ``_config.yml``
+   would replace the whole context Jupyter Book builds, so the default is added here: follow the
+   reader's system setting.
+"""
+
+
+def drop_duplicate_scripts(app, pagename, templatename, context, doctree):
+    scripts, seen, unique = context.get("script_files", []), set(), []
+    for script in scripts:
+        # A script is its file or its inline body, with its attributes; the priority that
+        # only orders it is left out (and an inline script's filename is None or ""), so a
+        # re-added copy counts as the same script.
+        key = (getattr(script, "filename", None) or "", tuple(sorted(getattr(script, "attributes", {}).items())))
+        if key not in seen:
+            seen.add(key)
+            unique.append(script)
+    scripts[:] = unique
+
+
+def default_to_system_mode(app, config):
+    config.html_context.setdefault("default_mode", "auto")
+
+
+def setup(app):
+    app.connect("config-inited", default_to_system_mode)
+    # Early: Sphinx stops calling html-page-context handlers at the first that returns a
+    # template name, and a theme's handler may; the duplicates are already in the list by then.
+    app.connect("html-page-context", drop_duplicate_scripts, priority=100)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,85 @@
+"""The built site, used as a reader uses it: pages opened, buttons pressed, in headless Chromium.
+
+test_site.py reads the HTML and the DOM that Chromium typesets; these tests drive the page
+through Playwright (the system's Chromium, no browser download): what the console reports, and
+whether the sidebars open on a phone. Like test_site.py they read ``_build/html`` (run
+``make book`` first) and skip without a built site or Chromium, except in CI, where that fails.
+"""
+
+import pytest
+
+from test_site import CHROMIUM, PAGES, missing, site  # noqa: F401 - site is the built-site fixture
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is installed by requirements.txt")
+
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1366, "height": 900}
+CHAPTER = "book/division"  # any chapter with a table of contents on both sides
+
+
+@pytest.fixture(scope="module")
+def browser(site):
+    if CHROMIUM is None:
+        missing("Chromium is not installed (`apt-get install chromium`), so the pages were not opened")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield chromium
+        chromium.close()
+
+
+def open_page(browser, site, file, viewport):
+    """A page of the built site, and the list its console errors, script errors and failed loads go to."""
+    page = browser.new_page(viewport=viewport)
+    problems = []
+    page.on("console", lambda message: problems.append(f"console {message.type}: {message.text}") if message.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+    page.on("requestfailed", lambda request: problems.append(f"failed to load {request.url}"))
+    page.goto((site / f"{file}.html").as_uri())
+    page.wait_for_load_state("load")
+    return page, problems
+
+
+@pytest.mark.parametrize("file", PAGES)
+def test_a_page_logs_no_error_and_loads_everything_it_asks_for(browser, site, file):
+    page, problems = open_page(browser, site, file, DESKTOP)
+    page.wait_for_timeout(300)  # scripts that run after load (the theme's, MathJax's start)
+    page.close()
+    assert problems == [], f"{file}: {problems}"
+
+
+def visible(page, selector):
+    return [element for element in page.locator(selector).all() if element.is_visible()]
+
+
+@pytest.mark.parametrize(
+    "toggle, dialog, content",
+    [
+        (".primary-toggle", "#pst-primary-sidebar-modal", "Element-wise division"),  # the chapters
+        (".secondary-toggle", "#pst-secondary-sidebar-modal", "Exercises"),  # on this page
+    ],
+)
+def test_on_a_phone_the_visible_toggles_open_their_sidebars(browser, site, toggle, dialog, content):
+    page, problems = open_page(browser, site, CHAPTER, PHONE)
+    buttons = visible(page, toggle)
+    assert len(buttons) == 1, f"{len(buttons)} visible {toggle} buttons at {PHONE['width']} px; expected one"
+    assert not page.evaluate(f"document.querySelector('{dialog}').open")
+    buttons[0].click()
+    page.wait_for_timeout(300)
+    opened = page.locator(dialog)
+    assert page.evaluate(f"document.querySelector('{dialog}').open"), f"{toggle}: pressed, but {dialog} did not open"
+    box = opened.bounding_box()
+    assert box and box["width"] >= 0.5 * PHONE["width"], f"{dialog} opened with the box {box}"
+    assert content in opened.inner_text()
+    page.close()
+    assert problems == []
+
+
+def test_every_page_declares_its_icon(site):
+    from test_site import soup
+
+    for file in PAGES:
+        icons = soup(site, file).select('link[rel="icon"]')
+        assert icons and (site / file).parent.joinpath(icons[0]["href"]).resolve().exists(), f"{file}: no favicon"
