@@ -1,10 +1,14 @@
-"""A Sphinx extension of the book's own: two fixes to what the themes put on every page.
+"""A Sphinx extension of the book's own: three fixes to what the themes and docutils put on the pages.
 
 1. Each script once. sphinx-thebe (which Jupyter Book always loads) and sphinx-togglebutton
    add their inline scripts (``const THEBE_JS_URL = ...``) once per ``env-before-read-docs``,
    and Jupyter Book's build fires that event twice, so every page declared the constants
    twice and the browser's console showed a SyntaxError on every page. Exact duplicates are
    dropped, the first kept.
+3. A bibliography list that is a list. docutils marks the citations' container
+   ``role="list"`` but each citation ``role="doc-biblioentry"``, which is not a list item, so
+   screen readers (and axe-core, as a critical error) found a list without items. The
+   container's role is dropped: the entries keep their own.
 2. A light/dark mode to start from. pydata-sphinx-theme's page template reads ``default_mode``
    from the HTML context; Jupyter Book sets none, so every page started from an empty mode and
    logged "Got invalid theme mode" to the console. Setting ``html_context`` in ``_config.yml``
@@ -26,6 +30,11 @@ def drop_duplicate_scripts(app, pagename, templatename, context, doctree):
     scripts[:] = unique
 
 
+def unlist_citations(app, pagename, templatename, context, doctree):
+    if "body" in context:
+        context["body"] = context["body"].replace('<div role="list" class="citation-list">', '<div class="citation-list">')
+
+
 def default_to_system_mode(app, config):
     config.html_context.setdefault("default_mode", "auto")
 
@@ -35,4 +44,5 @@ def setup(app):
     # Early: Sphinx stops calling html-page-context handlers at the first that returns a
     # template name, and a theme's handler may; the duplicates are already in the list by then.
     app.connect("html-page-context", drop_duplicate_scripts, priority=100)
+    app.connect("html-page-context", unlist_citations, priority=100)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
