@@ -2,6 +2,7 @@
 #   make book    install into .venv, execute every chapter, build the site into _build/html
 #                (--all: Sphinx would otherwise skip re-reading chapters it thinks unchanged,
 #                and their outputs would go stale after an edit to code/nabla)
+#   make pdf     print the built site as one PDF, _build/html/backprop-derived.pdf (make book does it too)
 #   make test    install into .venv, run the tests (the site tests read _build/html)
 #   make chapter NAME=division   execute one chapter on its own and name a failing cell
 
@@ -9,7 +10,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install book test chapter clean
+.PHONY: install book pdf test chapter clean
 
 install: $(VENV)/.installed
 
@@ -20,6 +21,10 @@ $(VENV)/.installed: requirements.txt code/pyproject.toml
 
 book: install
 	$(BIN)/jupyter-book build . --builder html --all -n -W --keep-going
+	$(BIN)/python tools/book_pdf.py
+
+pdf: install
+	$(BIN)/python tools/book_pdf.py
 
 test: install
 	$(BIN)/python -m pytest
