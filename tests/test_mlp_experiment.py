@@ -5,7 +5,7 @@ import pytest
 
 from nabla import experiments, nn, ops, optim, train
 from nabla.experiments import mlp
-from nabla.tensor import Tensor
+from nabla.engine import Tensor
 
 from conftest import noisy_clusters
 

@@ -8,7 +8,7 @@ import pytest
 from nabla import experiments
 from nabla.experiments import normalization
 from nabla.experiments.normalization import DeepMLP, activation_rms
-from nabla.tensor import Tensor
+from nabla.engine import Tensor
 
 from conftest import noisy_clusters
 

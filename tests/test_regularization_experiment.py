@@ -7,7 +7,7 @@ import pytest
 
 from nabla import experiments, nn, optim, ops
 from nabla.experiments import regularization
-from nabla.tensor import Tensor
+from nabla.engine import Tensor
 
 from conftest import noisy_clusters
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from nabla import data, nn, ops, optim, train
-from nabla.tensor import Tensor
+from nabla.engine import Tensor
 
 D, C = 784, 10
 

@@ -9,20 +9,26 @@ derived in a chapter of the book, and the chapter includes the code from here.
     loss.backward()          # x.grad is now 2 x
 """
 
-from nabla import data, gradcheck, nn, ops, optim
-from nabla.conv import conv2d, max_pool2d
-from nabla.normalization import BatchNormStats, batchnorm, batchnorm_graph, layernorm, spatial_batchnorm
+from nabla import data, engine, gradcheck, nn, ops, optim
+from nabla.engine import ShapeError, Tensor
 from nabla.ops import (
+    BatchNormStats,
     abs,
     add,
+    batchnorm,
+    batchnorm_graph,
     broadcast_to,
+    conv2d,
     cross_entropy,
     divide,
+    dropout,
     exp,
     expand,
+    layernorm,
     log,
     log_softmax,
     matmul,
+    max_pool2d,
     maximum,
     mean,
     multiply,
@@ -34,6 +40,7 @@ from nabla.ops import (
     select,
     sigmoid,
     softmax,
+    spatial_batchnorm,
     sqrt,
     squeeze,
     subtract,
@@ -43,8 +50,6 @@ from nabla.ops import (
     unsqueeze,
     where,
 )
-from nabla.regularization import dropout
-from nabla.tensor import ShapeError, Tensor
 
 __all__ = [
     "Tensor",
@@ -87,6 +92,7 @@ __all__ = [
     "layernorm",
     "BatchNormStats",
     "data",
+    "engine",
     "gradcheck",
     "nn",
     "ops",

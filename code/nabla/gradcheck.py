@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nabla.tensor import Tensor
+from nabla.engine import Tensor
 
 
 class GradientCheckError(AssertionError):

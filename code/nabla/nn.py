@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 
 from nabla import ops
-from nabla.conv import conv2d, max_pool2d
-from nabla.normalization import BatchNormStats, batchnorm, layernorm
-from nabla.regularization import check_p, dropout
-from nabla.tensor import Tensor
+from nabla.ops.conv import conv2d, max_pool2d
+from nabla.ops.normalization import BatchNormStats, batchnorm, layernorm
+from nabla.ops.regularization import check_p, dropout
+from nabla.engine import Tensor
 
 
 class Module:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nabla.tensor import Tensor
+from nabla.engine import Tensor
 
 
 class Optimizer:

@@ -37,7 +37,7 @@ from scipy.linalg.blas import dgemm, dger
 from threadpoolctl import threadpool_limits
 
 from nabla import nn, ops
-from nabla.tensor import Tensor
+from nabla.engine import Tensor
 
 # ---- checking what the reader passes in ------------------------------------------------
 

@@ -43,7 +43,7 @@ from threadpoolctl import threadpool_limits
 
 from nabla import data, nn, ops, optim, train
 from nabla.experiments import CLASSES, settings_for, split_validation
-from nabla.tensor import Tensor
+from nabla.engine import Tensor
 
 NORMS = ("none", "batch", "layer")
 

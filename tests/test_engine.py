@@ -1,4 +1,7 @@
-"""The engine: leaves, op nodes, the backward pass and its checks."""
+"""nabla.engine: leaves, op nodes, the backward pass and its checks."""
+
+import ast
+import inspect
 
 import numpy as np
 import pytest
@@ -91,6 +94,27 @@ def test_backward_with_an_upstream_gradient():
     np.testing.assert_array_equal(a.grad, 3.0 * S_bar)
 
 
+def test_the_engine_imports_no_op():
+    tree = ast.parse(inspect.getsource(nb.engine))
+    imported = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+    imported += [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+    assert not [name for name in imported if name.startswith("nabla")]
+
+
+def test_every_operator_finds_its_op():
+    X, W = nb.Tensor(np.full((2, 2), 2.0)), nb.Tensor(np.eye(2))
+    made_by = {
+        "+": X + 1.0, "radd": 1.0 + X, "-": X - 1.0, "rsub": 1.0 - X, "*": X * 3.0, "rmul": 3.0 * X,
+        "/": X / 2.0, "rdiv": 2.0 / X, "neg": -X, "@": X @ W, "rmatmul": np.eye(2) @ X, "T": X.T, "**": X**2,
+    }
+    ops = {name: tensor.source.op.__name__ for name, tensor in made_by.items()}
+    assert ops == {
+        "+": "Add", "radd": "Add", "-": "Subtract", "rsub": "Subtract", "*": "Multiply", "rmul": "Multiply",
+        "/": "Divide", "rdiv": "Divide", "neg": "Negate", "@": "MatMul", "rmatmul": "MatMul", "T": "Transpose",
+        "**": "Power",
+    }
+
+
 def test_a_long_chain_does_not_hit_the_recursion_limit():
     x = nb.Tensor(np.array(1.0))
     y = x
@@ -98,6 +122,20 @@ def test_a_long_chain_does_not_hit_the_recursion_limit():
         y = y * 1.0
     y.backward()
     assert x.grad == 1.0
+
+
+def test_no_grad_shares_memory_with_another_grad_a_value_or_the_upstream():
+    # Add hands S_bar to both inputs, Reshape a view of its adjoint, and the upstream is the reader's.
+    X, Y = nb.Tensor(np.ones((2, 3))), nb.Tensor(np.full((2, 3), 2.0))
+    S = nb.reshape(X + Y, (3, 2))
+    upstream = np.arange(6.0).reshape(3, 2)
+    S.backward(upstream)
+    tensors = S.topological_order()
+    grads = [t.grad for t in tensors]
+    for i, grad in enumerate(grads):
+        others = grads[:i] + grads[i + 1 :] + [t.value for t in tensors] + [upstream]
+        assert not any(np.shares_memory(grad, other) for other in others)
+    np.testing.assert_array_equal(X.grad, upstream.reshape(2, 3))
 
 
 def test_topological_order_puts_each_tensor_before_its_inputs():

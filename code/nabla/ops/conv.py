@@ -17,8 +17,9 @@ import numbers
 
 import numpy as np
 
-from nabla.ops import Op
-from nabla.tensor import ShapeError, as_tensor
+from nabla.engine import Op, ShapeError, as_tensor
+
+__all__ = ["Conv2d", "MaxPool2d", "conv2d", "max_pool2d", "im2col", "col2im", "output_size"]
 
 
 def output_size(size, kernel, stride, padding):
@@ -71,11 +72,11 @@ def col2im(X_hat_bar, X_shape, kh, kw, stride=1, padding=0):
 
 
 class Conv2d(Op):
-    r"""$Y_{nfpq} = b_f + \sum_{c,i,j} W_{fcij}\, \tilde X_{n,c,sp+i,sq+j}$. Derived in book/convolution.md.
+    r"""$Y_{nfpq} = b_f + \sum_{c,i,j} W_{fcij}\, \tilde X_{n,c,sp+i,sq+j}$, with $s$ the ``stride``.
 
     X has shape (N, C, H, W), W has shape (F, C, kh, kw), the optional b has shape (F,);
     Y has shape (N, F, H_out, W_out). $\tilde X$ is X with ``padding`` zeros on every side;
-    ``stride`` and ``padding`` are constants.
+    ``stride`` and ``padding`` are constants. Derived in book/convolution.md.
     """
 
     @staticmethod
@@ -107,10 +108,11 @@ class Conv2d(Op):
 
 
 class MaxPool2d(Op):
-    r"""$Y_{ncpq} = \max_{i,j} X_{n,c,sp+i,sq+j}$ over each kh x kw window. Derived in book/convolution.md.
+    r"""$Y_{ncpq} = \max_{i,j} X_{n,c,sp+i,sq+j}$ over each kh x kw window, with $s$ the ``stride``.
 
     X has shape (N, C, H, W); Y has shape (N, C, H_out, W_out). On a tie, the first maximum
     of the window in row-major order wins the gradient (as in PyTorch on the CPU).
+    Derived in book/convolution.md.
     """
 
     @staticmethod

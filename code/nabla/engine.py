@@ -1,16 +1,19 @@
-r"""The tensor: a value, the op node that made it, and the gradient ``backward()`` fills in.
+r"""The engine: tensors, op nodes and the backward pass. Derived in book/computation-graphs.md.
 
 A :class:`Tensor` is a node of a computation graph. Its ``value`` is a numpy array; its
-``source`` is the :class:`~nabla.ops.OpNode` that computed it (``None`` for a leaf, a tensor
-the reader made); after ``backward()`` its ``grad`` holds the adjoint
-$\bar V = \partial \ell / \partial V$, an array of the same shape as ``value``.
+``source`` is the :class:`OpNode` that computed it (``None`` for a leaf, a tensor the reader
+made); after ``backward()`` its ``grad`` holds the adjoint $\bar V = \partial \ell / \partial V$,
+an array of the same shape as ``value``.
 
-The book derives all of this in ``book/computation-graphs.md``.
+An op is a subclass of :class:`Op` with a static ``forward`` and a static ``backward``;
+``Op.apply`` runs the forward pass and records an :class:`OpNode` in the graph. The ops
+themselves live in :mod:`nabla.ops`, which imports this module; this module imports no op.
 """
 
 from __future__ import annotations
 
 import numbers
+import weakref
 
 import numpy as np
 
@@ -39,6 +42,13 @@ def as_array(value, *, what="Tensor"):
         )
     return array
 
+
+# Tensor's operators (x + y, x @ W, x.T, ...) build op nodes, but the ops in nabla.ops import
+# this module, so this module cannot import them. Instead nabla.ops puts its functions in this
+# table when it is imported (and `import nabla` always imports it), and each operator looks
+# its function up here. That costs one dict lookup per call, with no import cycle and no
+# import per call, and keeps every operator in the Tensor class, where a reader looks for it.
+OPERATORS = {}
 
 class Tensor:
     r"""A node of the computation graph.
@@ -87,47 +97,47 @@ class Tensor:
         label = f"{self.name!r}, " if self.name else ""
         return f"Tensor({label}shape={self.shape}, {made_by})"
 
-    # ---- operators: each one builds an op node (see nabla.ops) -----------------------
+    # ---- operators: each one builds an op node (see OPERATORS above) ------------------
 
     def __add__(self, other):
-        return ops.add(self, other)
+        return OPERATORS["add"](self, other)
 
     def __radd__(self, other):
-        return ops.add(other, self)
+        return OPERATORS["add"](other, self)
 
     def __sub__(self, other):
-        return ops.subtract(self, other)
+        return OPERATORS["subtract"](self, other)
 
     def __rsub__(self, other):
-        return ops.subtract(other, self)
+        return OPERATORS["subtract"](other, self)
 
     def __mul__(self, other):
-        return ops.multiply(self, other)
+        return OPERATORS["multiply"](self, other)
 
     def __rmul__(self, other):
-        return ops.multiply(other, self)
+        return OPERATORS["multiply"](other, self)
 
     def __truediv__(self, other):
-        return ops.divide(self, other)
+        return OPERATORS["divide"](self, other)
 
     def __rtruediv__(self, other):
-        return ops.divide(other, self)
+        return OPERATORS["divide"](other, self)
 
     def __neg__(self):
-        return ops.negate(self)
+        return OPERATORS["negate"](self)
 
     def __matmul__(self, other):
-        return ops.matmul(self, other)
+        return OPERATORS["matmul"](self, other)
 
     def __rmatmul__(self, other):
-        return ops.matmul(other, self)
+        return OPERATORS["matmul"](other, self)
 
     @property
     def T(self):
-        return ops.transpose(self)
+        return OPERATORS["transpose"](self)
 
     def __pow__(self, p):
-        return ops.power(self, p)
+        return OPERATORS["power"](self, p)
 
     def __rpow__(self, base):
         raise TypeError(
@@ -250,5 +260,67 @@ def as_tensor(x, *, like=None, what="Tensor"):
     raise TypeError(f"{what}: cannot use a {type(x).__name__} as a tensor; expected a Tensor, a number or a float array")
 
 
-# Imported last: nabla.ops needs Tensor, and Tensor's operators need nabla.ops.
-from nabla import ops  # noqa: E402
+# ---- ops and op nodes -------------------------------------------------------------------
+
+
+class Context:
+    """A blank object on which ``forward`` leaves what ``backward`` will need."""
+
+
+class OpNode:
+    """One application of an op in the graph: the op, its context, its inputs and outputs.
+
+    ``outputs`` is filled in by :meth:`Op.apply` only after the output tensor exists: the
+    node is made first (the output tensor points back at it through ``.source``), then the
+    output, then the node is told about the output. Neither can be built complete before
+    the other.
+    """
+
+    def __init__(self, op, context, inputs):
+        self.op = op
+        self.context = context
+        self.inputs = inputs
+        self._outputs = ()
+
+    # The node holds its outputs weakly. The output holds the node (``.source``) strongly, so
+    # a strong reference back would make every graph a reference cycle, freed only by the
+    # garbage collector's occasional sweeps instead of the moment the loss goes out of scope.
+    @property
+    def outputs(self):
+        return tuple(ref() for ref in self._outputs)
+
+    @outputs.setter
+    def outputs(self, tensors):
+        self._outputs = tuple(weakref.ref(t) for t in tensors)
+
+    def __repr__(self):
+        return f"OpNode({self.op.__name__}, inputs={[t.shape for t in self.inputs]})"
+
+
+class Op:
+    """The base of every op. Subclasses define ``forward`` and ``backward``; never instances.
+
+    ``forward(ctx, *arrays, **constants)`` computes the output from numpy arrays and stores on
+    ``ctx`` what the backward pass will need; keyword arguments are constants, which get no
+    gradient. ``backward(ctx, out_bar)`` receives the output's adjoint and returns one adjoint
+    per input, each of that input's shape (the engine checks: :func:`check_input_gradients`).
+    """
+
+    @staticmethod
+    def forward(ctx, *arrays, **constants):
+        raise NotImplementedError  # an abstract method: every op defines its own
+
+    @staticmethod
+    def backward(ctx, out_bar):
+        raise NotImplementedError  # an abstract method: every op defines its own
+
+    @classmethod
+    def apply(cls, *inputs, **constants):
+        """Run ``forward`` on the inputs' values and record the op in the graph."""
+        inputs = tuple(as_tensor(x, what=cls.__name__) for x in inputs)
+        context = Context()
+        value = cls.forward(context, *(t.value for t in inputs), **constants)
+        node = OpNode(cls, context, inputs)
+        output = Tensor(value, source=node)
+        node.outputs = (output,)  # only now does the output exist to point to
+        return output

@@ -26,9 +26,12 @@ import numbers
 
 import numpy as np
 
-from nabla import ops
-from nabla.ops import Op
-from nabla.tensor import ShapeError, as_tensor
+from nabla.engine import Op, ShapeError, as_tensor
+from nabla.ops.shape import mean, reshape, transpose
+
+__all__ = [
+    "BatchNorm", "LayerNorm", "BatchNormStats", "batchnorm", "batchnorm_graph", "spatial_batchnorm", "layernorm",
+]
 
 # ---- running statistics: what test mode normalises with --------------------------------
 
@@ -84,8 +87,8 @@ class BatchNormStats:
 class BatchNorm(Op):
     r"""$Y = \gamma \odot (X - \mu)/\sigma + \beta$ in train mode, with $\mu$, $v$ over the batch (axis 0).
 
-    X has shape (N, D); gamma and beta have shape (D,). The backward pass is the simplified
-    closed form derived in book/batchnorm.md, not the graph of the forward pass.
+    X and Y have shape (N, D); gamma and beta have shape (D,). Derived in book/batchnorm.md:
+    the backward pass is the simplified closed form, not the graph of the forward pass.
     """
 
     @staticmethod
@@ -127,9 +130,9 @@ def batchnorm_graph(X, gamma, beta, eps=1e-5):
     """
     X, gamma, beta = check_batchnorm_shapes("batchnorm_graph", X, gamma, beta, train=True)
     check_constants("batchnorm_graph", eps)
-    mu = ops.mean(X, axis=0)  # eq. batchnorm-mean
+    mu = mean(X, axis=0)  # eq. batchnorm-mean
     X_centered = X - mu
-    v = ops.mean(X_centered**2, axis=0)  # eq. batchnorm-var
+    v = mean(X_centered**2, axis=0)  # eq. batchnorm-var
     sigma = (v + eps) ** 0.5  # eq. batchnorm-sigma
     X_hat = X_centered / sigma  # eq. batchnorm-xhat
     return gamma * X_hat + beta  # eq. batchnorm-y
@@ -225,9 +228,9 @@ def spatial_batchnorm(X, gamma, beta, stats=None, train=True, momentum=0.1, eps=
             f"but X has shape {X.shape}: its variance is 0 and x_hat is meaningless; "
             "use more than one number per channel, or test mode (train=False) with running statistics"
         )
-    X_columns = ops.reshape(ops.transpose(X, (0, 2, 3, 1)), (N * H * W, C))  # one column per channel
+    X_columns = reshape(transpose(X, (0, 2, 3, 1)), (N * H * W, C))  # one column per channel
     Y_columns = batchnorm(X_columns, gamma, beta, stats=stats, train=train, momentum=momentum, eps=eps)
-    return ops.transpose(ops.reshape(Y_columns, (N, H, W, C)), (0, 3, 1, 2))
+    return transpose(reshape(Y_columns, (N, H, W, C)), (0, 3, 1, 2))
 
 
 # ---- layer normalisation -----------------------------------------------------------------
@@ -236,9 +239,10 @@ def spatial_batchnorm(X, gamma, beta, stats=None, train=True, momentum=0.1, eps=
 class LayerNorm(Op):
     r"""$Y = \gamma \odot (X - \mu)/\sigma + \beta$ with $\mu$, $v$ over the features (the last axis).
 
-    X has shape (..., D), typically (N, D); gamma and beta have shape (D,). Each example is
-    normalised on its own, so the result does not depend on the rest of the batch. The backward
-    pass is batch normalisation's, with the means taken along the last axis instead of the first.
+    X and Y have shape (..., D), typically (N, D); gamma and beta have shape (D,). Each example
+    is normalised on its own, so the result does not depend on the rest of the batch.
+    Derived in book/batchnorm.md: the backward pass is batch normalisation's, with the means
+    taken along the last axis instead of the first.
     """
 
     @staticmethod

@@ -8,6 +8,9 @@ The mask is drawn once, in the forward pass, and then held fixed: it is a consta
 op (a keyword argument, so it gets no gradient), and the backward pass multiplies by the
 very same mask. Passing the mask in yourself makes the op deterministic, which is what a
 gradient check needs.
+
+(The module is not called ``dropout``: that name is the function's, ``nabla.ops.dropout``, and a
+module of the same name would be hidden behind it.)
 """
 
 from __future__ import annotations
@@ -16,15 +19,16 @@ import numbers
 
 import numpy as np
 
-from nabla.ops import Op
-from nabla.tensor import ShapeError, as_tensor
+from nabla.engine import Op, ShapeError, as_tensor
+
+__all__ = ["Dropout", "dropout", "draw_mask", "check_p"]
 
 
 class Dropout(Op):
-    r"""$S = s\, M \odot X$ for a 0/1 mask M of X's shape and a constant scale $s$.
+    r"""$S = s\, M \odot X$ for a 0/1 mask M and a scale $s$, both constants.
 
-    Inverted dropout is the case $s = 1 / (1 - p)$ with $M_{ij} \sim \text{Bernoulli}(1 - p)$;
-    ``mask`` and ``scale`` are constants. Derived in book/dropout.md.
+    Inverted dropout is the case $s = 1 / (1 - p)$ with $M_{ij} \sim \text{Bernoulli}(1 - p)$.
+    X, M and S have one shape. Derived in book/dropout.md.
     """
 
     @staticmethod

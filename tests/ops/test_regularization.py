@@ -1,16 +1,65 @@
-"""Dropout (nabla.regularization) and the Dropout layer (nabla.nn.Dropout): forward, backward with a
-fixed mask, the statistics of the drawn masks, and every error's message.
+"""nabla.ops.regularization: dropout, and the Dropout layer built on it (nabla.nn.Dropout): forward,
+backward with a fixed mask, the statistics of the drawn masks, and every error's message.
 
-The gradient cases in tests/op_cases_dropout.py go through the catalogue's property tests.
+In the catalogue cases the mask is drawn by Hypothesis and passed in as a constant, so each case
+is deterministic and its torch twin is the formula itself, X * mask / (1 - p). In test mode the
+twin is torch's own dropout with ``training=False``, and with p = 0 torch's dropout in train mode.
 """
 
+import hypothesis.extra.numpy as hnp
 import numpy as np
 import pytest
 import torch
+from hypothesis import strategies as st
 
 import nabla as nb
-from nabla.regularization import Dropout, draw_mask
 from nabla.gradcheck import GradientCheckError, check_against_torch, check_backward
+from nabla.ops.regularization import Dropout, draw_mask
+from op_catalogue import OpCase, catalogue_tests, shape, unary, values
+
+DROP_PROBABILITIES = [0.0, 0.1, 0.5, 0.9]
+
+
+@st.composite
+def dropout_args(draw, mask_dtype=np.bool_):
+    X = draw(values(draw(shape())))
+    mask = draw(hnp.arrays(np.bool_, X.shape)).astype(mask_dtype)
+    return (X,), {"p": draw(st.sampled_from(DROP_PROBABILITIES)), "mask": mask}
+
+
+@st.composite
+def dropout_p(draw):
+    return (draw(values(draw(shape()))),), {"p": draw(st.sampled_from(DROP_PROBABILITIES))}
+
+
+CASES = [
+    OpCase(
+        "dropout (boolean mask)",
+        lambda X, p, mask: nb.dropout(X, p, mask=mask),
+        lambda X, p, mask: X * torch.from_numpy(mask) / (1 - p),
+        dropout_args(),
+    ),
+    OpCase(
+        "dropout (0/1 float mask)",
+        lambda X, p, mask: nb.dropout(X, p, mask=mask),
+        lambda X, p, mask: X * torch.from_numpy(mask) / (1 - p),
+        dropout_args(mask_dtype=np.float64),
+    ),
+    OpCase(
+        "dropout (test mode)",
+        lambda X, p: nb.dropout(X, p, train=False),
+        lambda X, p: torch.nn.functional.dropout(X, p, training=False),
+        dropout_p(),
+    ),
+    OpCase(
+        "dropout (p = 0, train mode)",  # nothing is dropped, so torch's own dropout is deterministic
+        lambda X: nb.dropout(X, 0.0, rng=np.random.default_rng(0)),
+        lambda X: torch.nn.functional.dropout(X, 0.0, training=True),
+        unary(),
+    ),
+]
+
+TestCatalogue = catalogue_tests(CASES)
 
 
 def test_train_mode_keeps_masked_entries_scaled_by_one_over_one_minus_p():
