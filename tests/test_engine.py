@@ -138,6 +138,17 @@ def test_no_grad_shares_memory_with_another_grad_a_value_or_the_upstream():
     np.testing.assert_array_equal(X.grad, upstream.reshape(2, 3))
 
 
+def test_a_fresh_adjoint_is_stored_without_a_copy():
+    # W's adjoint X^T Y_bar is a new array that nothing else holds: copying it would be waste.
+    X, W = nb.Tensor(np.ones((1, 4))), nb.Tensor(np.ones((4, 3)))
+    Y = X @ W
+    Y_bar = np.ones((1, 3))
+    (_, W_bar) = Y.source.op.backward(Y.source.context, Y_bar)
+    Y.backward(Y_bar)
+    assert W.grad.base is None and W.grad.flags.owndata
+    np.testing.assert_array_equal(W.grad, W_bar)
+
+
 def test_topological_order_puts_each_tensor_before_its_inputs():
     a = nb.Tensor(np.array(2.0))
     b = a * 3.0

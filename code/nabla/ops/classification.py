@@ -16,8 +16,8 @@ __all__ = ["Softmax", "LogSoftmax", "CrossEntropy", "softmax", "log_softmax", "c
 
 def log_sum_exp(X, axis):
     r"""$\log\sum_j e^{X_j}$ along ``axis`` (kept), computed without overflow: shift by the max first."""
-    m = np.max(X, axis=axis, keepdims=True)
-    return m + np.log(np.sum(np.exp(X - m), axis=axis, keepdims=True))  # eq. softmax-log-sum-exp
+    m = X.max(axis=axis, keepdims=True)
+    return m + np.log(np.exp(X - m).sum(axis=axis, keepdims=True))  # eq. softmax-log-sum-exp
 
 
 class Softmax(Op):
@@ -70,7 +70,7 @@ class CrossEntropy(Op):
         Y = np.zeros_like(X)
         Y[np.arange(N), labels] = 1.0  # one-hot
         ctx.P, ctx.Y, ctx.N = np.exp(L), Y, N
-        return -np.sum(Y * L) / N  # eq. softmax-ce-loss
+        return -(Y * L).sum() / N  # eq. softmax-ce-loss
 
     @staticmethod
     def backward(ctx, l_bar):
@@ -99,11 +99,11 @@ def cross_entropy(logits, labels):
     if logits.ndim != 2:
         raise ShapeError(f"cross_entropy: logits must have shape (N, C), got {logits.shape}")
     N, C = logits.shape
-    if not np.issubdtype(labels.dtype, np.integer):
+    if labels.dtype.kind not in "iu":  # signed or unsigned integers
         raise TypeError(f"cross_entropy: labels must be integer class indices, got dtype {labels.dtype}")
     if labels.shape != (N,):
         raise ShapeError(f"cross_entropy: labels have shape {labels.shape} but logits have shape {logits.shape}; expected ({N},)")
-    if np.any((labels < 0) | (labels >= C)):
-        bad = labels[(labels < 0) | (labels >= C)]
-        raise ValueError(f"cross_entropy: labels must lie in [0, {C}), got {bad.tolist()[:5]}")
+    out_of_range = (labels < 0) | (labels >= C)
+    if out_of_range.any():
+        raise ValueError(f"cross_entropy: labels must lie in [0, {C}), got {labels[out_of_range].tolist()[:5]}")
     return CrossEntropy.apply(logits, labels=labels)

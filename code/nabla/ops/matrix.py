@@ -6,6 +6,8 @@ module of the same name would be hidden behind it.)
 
 from __future__ import annotations
 
+import numpy as np
+
 from nabla.engine import Op, ShapeError
 
 __all__ = ["MatMul", "matmul"]
@@ -32,7 +34,9 @@ class MatMul(Op):
     @staticmethod
     def backward(ctx, Y_bar):
         X_bar = Y_bar @ ctx.W.T  # eq. matmul-x
-        W_bar = ctx.X.T @ Y_bar  # eq. matmul-w
+        # np.dot is @ for matrices; for one example (N = 1), X^T Y_bar is a column times a row,
+        # which numpy's @ computes in a plain loop and np.dot by BLAS, several times faster.
+        W_bar = np.dot(ctx.X.T, Y_bar)  # eq. matmul-w
         return X_bar, W_bar
 
 

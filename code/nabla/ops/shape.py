@@ -35,7 +35,9 @@ class Broadcast(Op):
     @staticmethod
     def forward(ctx, X, *, shape):
         ctx.X_shape = X.shape
-        return np.array(np.broadcast_to(X, shape))  # a copy, not a view into X
+        Y = np.empty(shape, dtype=X.dtype)
+        Y[...] = X  # numpy's assignment broadcasts X into every copy: a copy, not a view into X
+        return Y
 
     @staticmethod
     def backward(ctx, Y_bar):
@@ -64,9 +66,14 @@ def broadcast_to(x, shape):
 
 
 def broadcast_together(name, A, B):
-    """``A`` and ``B`` as tensors of one common shape, or a ShapeError naming both shapes."""
+    """``A`` and ``B`` as tensors of one common shape, or a ShapeError naming both shapes.
+
+    Only an input whose shape is not the common shape gets a :class:`Broadcast` node.
+    """
     A = as_tensor(A, like=B if isinstance(B, Tensor) else None, what=name)
     B = as_tensor(B, like=A, what=name)
+    if A.shape == B.shape:
+        return A, B
     try:
         shape = np.broadcast_shapes(A.shape, B.shape)
     except ValueError:
@@ -74,7 +81,10 @@ def broadcast_together(name, A, B):
             f"{name}: cannot broadcast shapes {A.shape} and {B.shape}; aligned from the "
             "right, each pair of sizes must be equal or one of them 1"
         ) from None
-    return broadcast_to(A, shape), broadcast_to(B, shape)
+    # The common shape is reachable from both by construction: no second check, as broadcast_to makes.
+    A = A if A.shape == shape else Broadcast.apply(A, shape=shape)
+    B = B if B.shape == shape else Broadcast.apply(B, shape=shape)
+    return A, B
 
 
 # ---- reductions ------------------------------------------------------------------------
