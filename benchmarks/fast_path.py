@@ -1,13 +1,14 @@
 r"""Time one per-example SGD step (B = 1) of a 784 -> H -> 10 ReLU MLP, four ways, for several widths H.
 
-* **fast**: ``nabla.train.per_example_stepper``, the backward pass derived in the book, fused by
+* **fast**: ``nabla.fastpath.per_example_stepper``, the backward pass derived in the book, fused by
   hand in numpy, parameters updated in place, $W_1$ and $W_2$ by rank-1 BLAS updates (dger,
   through ``scipy.linalg.blas``);
 * **fast_numpy**: the same step with the rank-1 update written in plain numpy
   (``W += np.multiply.outer(alpha * x, g)``), for comparison: what dger saves;
 * **torch**: torch autograd in float64: forward, ``cross_entropy``, ``backward()``, an in-place
   update under ``no_grad``;
-* **nabla**: ``nabla.train.autograd_step``, nabla's autograd.
+* **nabla**: nabla's autograd: forward, ``cross_entropy``, ``backward()``, an in-place update
+  (:func:`nabla_step`).
 
 Each repeat times ``steps`` consecutive steps on examples drawn with replacement from 1000
 dense standard-normal rows (like standardised pixels) and divides by ``steps``; the methods take
@@ -28,7 +29,7 @@ Run from the repository root (under a minute on an idle machine):
     python benchmarks/fast_path.py --repeats 5    # quicker, noisier
 
 Threads: one, for every method (``torch.set_num_threads(1)``, and every OpenBLAS, numpy's and
-scipy's, through ``threadpoolctl.threadpool_limits``, as ``nabla.train.train`` does for its steps): a step at B = 1 is
+scipy's, through ``threadpoolctl.threadpool_limits``, as ``nabla.train.fit`` does for its steps): a step at B = 1 is
 a few small operations, which two threads do not speed up, and which they slow down many times
 over when another process holds a core. The bandwidths are measured with one thread too. Timings vary from machine to machine and from run to run; nothing asserts on them.
 """
@@ -50,7 +51,8 @@ import threadpoolctl
 import torch
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from nabla import train
+import nabla as nb
+from nabla import fastpath, nn
 from nabla.experiments import cpu_name
 
 RESULTS = Path(__file__).resolve().parent / "results" / "fast_path.json"
@@ -80,25 +82,34 @@ def make_steppers(width, rng, lr):
     X = rng.standard_normal((POOL, D))
     y = rng.integers(0, C, POOL)
     X_t, y_t = torch.from_numpy(X), torch.from_numpy(y)
-    fast, fast_numpy, nabla_model = (train.init_mlp([D, width, C], seed=0) for _ in range(3))
+    fast, fast_numpy, nabla_model = (nn.MLP([D, width, C], rng=np.random.default_rng(0)) for _ in range(3))
     torch_model = TorchMLP(fast)
 
-    fast_step = train.per_example_stepper(fast, X, y)
-    fast_numpy_stepper = train.per_example_stepper(fast_numpy, X, y)
+    fast_step = fastpath.per_example_stepper(fast, X, y)
+    fast_numpy_stepper = fastpath.per_example_stepper(fast_numpy, X, y)
 
     def fast_numpy_step(i):
-        dger, train.dger = train.dger, numpy_dger  # the step looks dger up when it runs
+        dger, fastpath.dger = fastpath.dger, numpy_dger  # the step looks dger up when it runs
         try:
             fast_numpy_stepper(i, lr)
         finally:
-            train.dger = dger
+            fastpath.dger = dger
 
     return {
         "fast": lambda i: fast_step(i, lr),
         "fast_numpy": fast_numpy_step,
         "torch": lambda i: torch_model.step(X_t[i : i + 1], y_t[i : i + 1], lr),
-        "nabla": lambda i: train.autograd_step(nabla_model, X[i : i + 1], y[i : i + 1], lr),
+        "nabla": lambda i: nabla_step(nabla_model, X[i : i + 1], y[i : i + 1], lr),
     }
+
+
+def nabla_step(model, X, y, lr):
+    """One SGD step of a nabla model by nabla's autograd: forward, loss, ``backward()``, an in-place update."""
+    loss = nb.cross_entropy(model(nb.Tensor(X)), y)
+    model.zero_grad()
+    loss.backward()
+    for p in model.parameters():
+        p.value -= lr * p.grad
 
 
 def numpy_dger(alpha, x, y, a, overwrite_a):

@@ -33,3 +33,10 @@ def noisy_clusters(n_train, n_test, spread=1.0, seed=0):
     y = rng.integers(0, 10, n_train + n_test)
     X = centres[y] + rng.standard_normal((n_train + n_test, 784))
     return X[:n_train], y[:n_train], X[n_train:], y[n_train:]
+
+
+def noisy_split(n_train, n_eval, spread=1.0, seed=0, eval_set="test"):
+    """:func:`noisy_clusters` as a :class:`nabla.data.Split`, its second part the evaluation set (``eval_set``)."""
+    from nabla.data import Split
+
+    return Split(*noisy_clusters(n_train, n_eval, spread, seed), eval_set)

@@ -16,12 +16,13 @@ from nabla.data import (
     STD_EPS,
     DataError,
     data_root,
+    center_and_scale,
     flatten_and_standardize,
     flatten_and_standardize_globally,
     load,
     load_fashion_mnist,
     load_mnist,
-    prepare,
+    split,
     subsample,
     verify,
 )
@@ -205,8 +206,8 @@ def test_a_corrupt_extracted_file_without_its_archive_is_an_error(copy_of):
 def test_an_unknown_data_set_is_refused():
     with pytest.raises(ValueError, match="'CIFAR10'"):
         load("CIFAR10")
-    with pytest.raises(ValueError, match="'cifar10'.*fashion_mnist"):
-        prepare("cifar10")
+    with pytest.raises(ValueError, match="dataset must be one of 'fashion_mnist', 'mnist', got 'cifar10'"):
+        split("cifar10")
 
 
 # --- subsampling -------------------------------------------------------------------------------
@@ -301,25 +302,63 @@ def test_global_standardisation_uses_one_mean_and_deviation_of_the_training_pixe
         flatten_and_standardize_globally(np.full((3, 28, 28), 5), test)
 
 
-def test_prepare_refuses_an_unknown_standardisation():
-    with pytest.raises(ValueError, match="standardize must be one of \\['global', 'pixel'\\], got 'none'"):
-        prepare("mnist", fraction=0.01, standardize="none")
+def test_split_refuses_what_it_cannot_do():
+    with pytest.raises(ValueError, match="standardize must be one of 'center', 'global', 'none', 'pixel', got 'max'"):
+        split("mnist", fraction=0.01, standardize="max")
+    with pytest.raises(ValueError, match="pass one of them"):
+        split("mnist", fraction=0.01, hold_out=10, test_size=10)
 
 
-def test_prepare_gives_the_width_experiments_setting(real_root):
-    X_train, y_train, X_test, y_test = prepare("fashion_mnist", fraction=0.12, seed=0)
+def test_split_gives_the_width_experiments_setting(real_root):
+    X_train, y_train, X_test, y_test = parts = split("fashion_mnist", fraction=0.12, seed=0)
+    assert parts.eval_set == "test"
     assert X_train.shape == (7200, 784) and X_test.shape == (10000, 784)
     assert y_train.shape == (7200,) and y_test.shape == (10000,)
     assert X_train.dtype == X_test.dtype == np.float64 and y_train.dtype == y_test.dtype == np.int64
     np.testing.assert_allclose(X_train.mean(axis=0), 0, atol=1e-10)
     np.testing.assert_allclose(X_train.std(axis=0), 1, rtol=1e-4)  # FashionMNIST has no constant pixel
     assert set(np.unique(y_train)) == set(range(10))
-    np.testing.assert_array_equal(y_train, prepare("fashion_mnist", fraction=0.12, seed=0)[1])
+    np.testing.assert_array_equal(y_train, split("fashion_mnist", fraction=0.12, seed=0).y_train)
+    small = split("fashion_mnist", fraction=0.12, seed=0, test_size=2000)
+    np.testing.assert_array_equal(small.X_train, X_train)  # the same training images ...
+    rows = np.sort(np.random.default_rng(0).choice(10000, 2000, replace=False))
+    np.testing.assert_array_equal(small.X_eval, X_test[rows])  # ... and a seeded part of the test set
 
 
-def test_prepare_standardises_mnist_globally_on_request(real_root):
-    X_train, y_train, X_test, y_test = prepare("mnist", fraction=0.1, seed=0, standardize="global")
+def test_split_standardises_mnist_globally_on_request(real_root):
+    X_train, y_train, X_test, y_test = split("mnist", fraction=0.1, seed=0, standardize="global")
     assert X_train.shape == (6000, 784) and X_test.shape == (10000, 784)
     assert X_train.mean() == pytest.approx(0, abs=1e-10) and X_train.std() == pytest.approx(1)
     assert np.abs(X_test).max() < 10  # per pixel, MNIST's constant border pixels reach about 1e8
-    assert np.abs(prepare("mnist", fraction=0.1, seed=0)[2]).max() > 1e6
+    assert np.abs(split("mnist", fraction=0.1, seed=0).X_eval).max() > 1e6
+
+
+def test_a_held_out_validation_set_comes_from_the_kept_training_images(real_root):
+    kept = split("fashion_mnist", fraction=0.05, seed=0, standardize="none")
+    parts = split("fashion_mnist", fraction=0.05, seed=0, hold_out=1000, standardize="none")
+    assert parts.eval_set == "validation" and len(parts.X_train) == 2000 and len(parts.X_eval) == 1000
+    rows = {tuple(x) for x in kept.X_train}
+    assert all(tuple(x) in rows for x in parts.X_eval) and all(tuple(x) in rows for x in parts.X_train)
+    order = np.random.default_rng(0).permutation(3000)
+    np.testing.assert_array_equal(parts.y_eval, kept.y_train[np.sort(order[:1000])])
+    np.testing.assert_array_equal(parts.y_train, kept.y_train[np.sort(order[1000:])])
+    assert split("fashion_mnist", fraction=0.05, seed=0, hold_out=1 / 3).X_eval.shape == (1000, 784)  # a fraction
+    centred = split("fashion_mnist", fraction=0.05, seed=0, hold_out=1000, standardize="center")
+    np.testing.assert_allclose(centred.X_train.mean(axis=0), 0, atol=1e-10)
+    assert centred.X_train.std() == pytest.approx(1) and np.abs(centred.X_eval).max() < 10
+    images = split("fashion_mnist", fraction=0.05, seed=0, hold_out=1000, images=True)
+    assert images.X_train.shape == (2000, 1, 28, 28) and images.X_eval.shape == (1000, 1, 28, 28)
+
+
+def test_center_and_scale_uses_training_statistics_and_stays_bounded():
+    rng = np.random.default_rng(0)
+    train_images = rng.integers(0, 256, (50, 4, 4)).astype(np.uint8)
+    train_images[:, 0, 0] = 0  # a pixel dark in every training image: sigma_j = 0
+    val_images = rng.integers(0, 256, (20, 4, 4)).astype(np.uint8)
+    val_images[:, 0, 0] = 255
+    X_train, X_val = center_and_scale(train_images, val_images)
+    assert X_train.shape == (50, 16) and X_val.shape == (20, 16)
+    assert np.allclose(X_train.mean(axis=0), 0, atol=1e-12) and np.isclose(X_train.std(), 1.0)
+    assert np.all(np.isfinite(X_val)) and np.abs(X_val).max() < 10  # no division by a zero sigma_j
+    mu = train_images.reshape(50, -1).mean(axis=0)
+    assert np.allclose(X_val * np.sqrt(np.mean((train_images.reshape(50, -1) - mu) ** 2)) + mu, val_images.reshape(20, -1))

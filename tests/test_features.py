@@ -62,3 +62,12 @@ def test_bad_inputs_are_refused_by_name():
         horizontal_variance(blank())
     with pytest.raises(ValueError, match="constant"):
         standardize(np.ones((5, 2)), np.ones((2, 2)))
+
+
+def test_best_threshold_accuracy_finds_the_best_cut():
+    from nabla.features import best_threshold_accuracy
+
+    y = np.array([1, 1, -1, 1, -1, -1])
+    assert best_threshold_accuracy(np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0]), y) == 5 / 6  # cut after 1 or after 3
+    assert best_threshold_accuracy(np.array([0.0, 1.0, 5.0, 2.0, 4.0, 3.0]), y) == 1.0
+    assert best_threshold_accuracy(np.array([5.0, 4.0, 0.0, 3.0, 1.0, 2.0]), y) == 0.5  # ones above: the rule cannot say so

@@ -52,3 +52,86 @@ def test_zero_grad_forgets_every_gradient():
 def test_an_mlp_needs_two_sizes():
     with pytest.raises(ValueError, match=r"MLP: sizes needs an input and an output size, got \[3\]"):
         nb.nn.MLP([3])
+
+
+# ---- one MLP for Part III: residual, norm, dropout, initialisation ---------------------------
+
+
+def test_mlp_hidden_computes_each_option_as_its_chapter_writes_it():
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((6, 5))
+    plain = nb.nn.MLP([5, 4, 4, 3], rng=np.random.default_rng(0))
+    (W1, b1), (W2, b2), (W3, b3) = [(layer.W.value, layer.b.value) for layer in plain.layers]
+    A1 = np.maximum(X @ W1 + b1, 0)
+    A2 = np.maximum(A1 @ W2 + b2, 0)
+    activations, logits = plain.hidden(nb.Tensor(X))
+    assert np.allclose(activations[1].value, A2) and np.allclose(logits.value, A2 @ W3 + b3)
+    residual = nb.nn.MLP([5, 4, 4, 3], residual=True, rng=np.random.default_rng(0))  # eq. mlp-skip
+    assert np.allclose(residual(nb.Tensor(X)).value, (A1 + np.maximum(A1 @ W2 + b2, 0)) @ W3 + b3)
+    batch = nb.nn.MLP([5, 4, 4, 3], norm="batch", rng=np.random.default_rng(0))
+    Z1 = X @ W1 + b1
+    assert np.allclose(batch.hidden(nb.Tensor(X))[0][0].value, np.maximum((Z1 - Z1.mean(0)) / np.sqrt(Z1.var(0) + 1e-5), 0))
+    layer = nb.nn.MLP([5, 4, 4, 3], norm="layer", rng=np.random.default_rng(0))
+    mean, var = Z1.mean(1, keepdims=True), Z1.var(1, keepdims=True)
+    assert np.allclose(layer.hidden(nb.Tensor(X))[0][0].value, np.maximum((Z1 - mean) / np.sqrt(var + 1e-5), 0))
+    assert len(batch.parameters()) == len(layer.parameters()) == 6 + 4  # gamma and beta of two layers
+
+
+def test_dropout_follows_every_hidden_layer_in_train_mode_only():
+    X = nb.Tensor(np.random.default_rng(2).standard_normal((50, 5)))
+    model = nb.nn.MLP([5, 40, 40, 3], dropout=0.25, rng=np.random.default_rng(0), dropout_rng=np.random.default_rng(1))
+    plain = nb.nn.MLP([5, 40, 40, 3], rng=np.random.default_rng(0))
+    assert [d.p for d in model.dropouts] == [0.25, 0.25] and nb.nn.MLP([5, 4, 3], dropout=0.0).dropouts == []
+    dropped, kept = model.hidden(X)[0][0].value, plain.hidden(X)[0][0].value
+    on = kept > 0  # where ReLU lets a unit through, dropout zeroes it or scales it by 1 / (1 - p)
+    assert np.allclose(dropped[on][dropped[on] != 0], kept[on][dropped[on] != 0] / 0.75)
+    assert 0.2 < np.mean(dropped[on] == 0) < 0.3
+    assert np.array_equal(model.eval()(X).value, plain(X).value)  # test mode: dropout is the identity
+
+
+def test_the_same_seed_gives_the_same_weights_whatever_the_options():
+    reference = [p.value for p in nb.nn.MLP([5, 4, 4, 3], rng=np.random.default_rng(7)).parameters()]
+    for options in ({"norm": "batch"}, {"norm": "layer"}, {"dropout": 0.5}, {"residual": True}, {"activation": nb.sigmoid}):
+        model = nb.nn.MLP([5, 4, 4, 3], rng=np.random.default_rng(7), **options)
+        assert all(np.array_equal(p.value, q) for p, q in zip(model.parameters(), reference))
+
+
+def test_mlp_refuses_options_it_cannot_build():
+    with pytest.raises(ValueError, match=r"every hidden layer needs the same width; got \[4, 6\]"):
+        nb.nn.MLP([5, 4, 6, 3], residual=True)
+    with pytest.raises(ValueError, match="norm must be None, 'batch' or 'layer', got 'group'"):
+        nb.nn.MLP([5, 4, 3], norm="group")
+    with pytest.raises(ValueError, match="p must lie in"):
+        nb.nn.MLP([5, 4, 3], dropout=1.0)
+
+
+@pytest.mark.parametrize("scheme, scale, std", [("he", 2.0, 2 * np.sqrt(2 / 400)), ("normal", 0.5, 0.5), ("tiny", None, 1e-6),
+                                                ("normal", None, 1.0), ("glorot", None, np.sqrt(2 / 500))])
+def test_init_draws_each_scheme_at_its_scale_and_zeroes_the_biases(scheme, scale, std):
+    model = nb.nn.MLP([400, 100, 10], rng=np.random.default_rng(0))
+    for layer in model.layers:
+        layer.b.value[...] = 1.0
+    assert nb.nn.init(model, scheme, np.random.default_rng(1), scale) is model
+    W = model.layers[0].W.value
+    assert W.std() == pytest.approx(std, rel=0.02) and abs(W.mean()) < 0.05 * std
+    assert all(np.all(layer.b.value == 0) for layer in model.layers)
+    again = nb.nn.init(nb.nn.MLP([400, 100, 10]), scheme, np.random.default_rng(1), scale)
+    assert np.array_equal(again.layers[1].W.value, model.layers[1].W.value)  # seeded
+
+
+def test_zeros_and_bad_schemes():
+    model = nb.nn.init(nb.nn.MLP([5, 4, 3], rng=np.random.default_rng(0)), "zeros", np.random.default_rng(0))
+    assert all(np.all(p.value == 0) for p in model.parameters())
+    with pytest.raises(ValueError, match="the scheme must be one of 'glorot', 'he', 'normal', 'tiny', 'zeros', got 'ones'"):
+        nb.nn.init(model, "ones", np.random.default_rng(0))
+    with pytest.raises(ValueError, match="the scale must be a finite number > 0, got 0.0"):
+        nb.nn.init(model, "he", np.random.default_rng(0), 0.0)
+
+
+def test_init_at_construction_draws_each_layer_after_its_glorot_weights():
+    """``MLP(..., init=scheme)`` re-draws layer k right after building it: Glorot 1, scheme 1, Glorot 2, scheme 2."""
+    rng = np.random.default_rng(3)
+    model = nb.nn.MLP([20, 8, 8, 4], init="he", init_scale=0.5, rng=np.random.default_rng(3))
+    for layer, (d, m) in zip(model.layers, [(20, 8), (8, 8), (8, 4)]):
+        nb.nn.glorot_uniform(rng, d, m)
+        assert np.array_equal(layer.W.value, 0.5 * np.sqrt(2.0 / d) * rng.standard_normal((d, m)))

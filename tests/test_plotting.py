@@ -123,3 +123,64 @@ def test_white_figure_is_white_and_passes_arguments_on():
     assert to_rgba(fig.get_facecolor()) == WHITE
     assert len(axes) == 2 and all(to_rgba(ax.get_facecolor()) == WHITE for ax in axes)
     assert tuple(fig.get_size_inches()) == (4, 2)
+
+
+# ---- the training chapters' figures ---------------------------------------------------------
+
+
+def seeded_runs():
+    """Two groups of three seeds' runs, four epochs each, as a DataFrame of records."""
+    import pandas as pd
+
+    rows = [{"variant": v, "seed": s, "epoch": e, "eval_accuracy": 0.1 + 0.2 * e + 0.01 * s + (v == "b") * 0.05,
+             "train_loss": 2.0 / (1 + e) * (1 + 0.1 * s)} for v in ("a", "b") for s in range(3) for e in range(4)]
+    return pd.DataFrame(rows)
+
+
+def test_band_draws_the_mean_over_seeds_and_one_sd_either_side():
+    from nabla.plotting import band
+
+    frame = seeded_runs()
+    fig, ax = white_figure()
+    band(ax, frame[frame["variant"] == "a"], "eval_accuracy", "a", "C0")
+    (line,) = ax.get_lines()
+    expected = frame[frame["variant"] == "a"].groupby("epoch")["eval_accuracy"]
+    assert np.allclose(line.get_ydata(), expected.mean()) and line.get_label() == "a"
+    (fill,) = ax.collections
+    top = fill.get_paths()[0].vertices[:, 1].max()
+    assert np.isclose(top, (expected.mean() + expected.std()).max())
+
+
+def test_band_grid_draws_a_row_per_frame_and_notes_a_missing_one():
+    from nabla.plotting import band_grid
+
+    frame = seeded_runs()
+    panels = [("eval_accuracy", "accuracy", {"bottom": "auto"}), ("train_loss", "loss", {"log": True})]
+    fig, axes = band_grid({"budget": frame, "full (results/x-full.csv)": None}, "variant", {"a": "A", "b": "B"}, panels, "title")
+    assert axes.shape == (2, 2) and to_rgba(fig.get_facecolor()) == WHITE
+    assert [line.get_label() for line in axes[0, 0].get_lines()] == ["A", "B"]
+    assert axes[0, 1].get_yscale() == "log" and axes[0, 0].get_ylim()[0] == pytest.approx(0.3)
+    assert not axes[1, 0].axison and "full (results/x-full.csv) not found" in axes[1, 0].texts[0].get_text()
+    assert [label.get_text() for label in axes[0, 0].get_legend().get_texts()] == ["A", "B"]
+
+
+def test_budget_and_full_draws_both_or_notes_the_missing_one():
+    from nabla.plotting import budget_and_full
+
+    drawn = []
+    fig, axes = budget_and_full(lambda ax, data, title: drawn.append((data, title)), "b", "f", "width")
+    assert drawn == [("b", "Budget run (this build)"), ("f", "Full run (results/width-full.csv)")]
+    fig, axes = budget_and_full(lambda ax, data, title: drawn.append((data, title)), "b", None, "width")
+    assert len(drawn) == 3 and "results/width-full.csv not found" in axes[1].texts[0].get_text()
+
+
+def test_log_axis_labels_plain_numbers():
+    from nabla.plotting import log_axis
+
+    fig, ax = white_figure()
+    ax.plot([0.05, 0.5, 5], [0.05, 0.5, 5])
+    log_axis(ax)
+    fig.canvas.draw()
+    assert ax.get_yscale() == "log"
+    labels = {t.get_text() for t in ax.get_yticklabels(minor=True)} | {t.get_text() for t in ax.get_yticklabels()}
+    assert {"0.1", "1", "0.2", "0.5"} <= labels

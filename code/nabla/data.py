@@ -12,7 +12,8 @@ chapter 13 trains an MLP on MNIST, chapters 15 (width) and 16 (minibatching) tra
 * :func:`subsample` keeps a seeded random fraction of a training set.
 * :func:`flatten_and_standardize` turns images into rows of 784 float64 features with mean 0 and
   standard deviation 1 per pixel, measured on the training set.
-* :func:`prepare` does all three: ``X_train, y_train, X_test, y_test`` ready for an MLP.
+* :func:`split` does all of it for an experiment: a :class:`Split` of training and evaluation
+  (validation or test) sets, ready for :func:`nabla.train.fit`.
 
 Every file is checked against its md5 *before* torchvision reads it, and a missing or corrupt
 file raises :class:`DataError`, which names the file and says how to fix it. Nothing is ever
@@ -38,7 +39,7 @@ import numpy as np
 # the checkout the reader builds the book from.
 DEFAULT_DATA_ROOT = Path(__file__).resolve().parents[2] / "data"
 
-# The folder torchvision keeps each data set in, under the data root, by the name `prepare` uses.
+# The folder torchvision keeps each data set in, under the data root, by the name `split` uses.
 FOLDERS = {"fashion_mnist": "FashionMNIST", "mnist": "MNIST"}
 
 # For every archive torchvision downloads: the md5 of the .gz (the same as torchvision's
@@ -309,15 +310,22 @@ class Split:
     ``X_train`` (n, D) float64 and ``y_train`` (n,) int64 are trained on; ``X_eval``, ``y_eval``
     are what the model is measured on after every epoch, and ``eval_set`` says which set that is:
     ``"validation"`` (held out from the training images) or ``"test"`` (the data set's test set),
-    so a chapter never calls a test accuracy a validation accuracy. With ``images=True`` the
+    so a chapter never calls a test accuracy a validation accuracy. A split without an
+    evaluation set (``Split(X, y)``) trains only. With ``images=True`` the
     features have shape (n, 1, 28, 28) instead of (n, 784).
     """
 
     X_train: np.ndarray
     y_train: np.ndarray
-    X_eval: np.ndarray
-    y_eval: np.ndarray
-    eval_set: str
+    X_eval: np.ndarray | None = None
+    y_eval: np.ndarray | None = None
+    eval_set: str | None = None
+
+    def __post_init__(self):
+        if (self.X_eval is None) != (self.eval_set is None) or (self.X_eval is None) != (self.y_eval is None):
+            raise ValueError("Split: X_eval, y_eval and eval_set go together: give all three or none")
+        if self.eval_set is not None:
+            check_choice("eval_set", self.eval_set, ("validation", "test"), caller="Split")
 
     def __iter__(self):  # X_train, y_train, X_eval, y_eval = split(...)
         return iter((self.X_train, self.y_train, self.X_eval, self.y_eval))
@@ -386,25 +394,3 @@ def split(dataset="fashion_mnist", fraction=1.0, seed=0, hold_out=None, standard
         X_train, X_eval = X_train.reshape(-1, 1, *train_images.shape[1:]), X_eval.reshape(-1, 1, *eval_images.shape[1:])
     return Split(X_train, train_labels, X_eval, y_eval, eval_set)
 
-
-def prepare(dataset="fashion_mnist", fraction=0.12, seed=0, root=None, standardize="pixel"):
-    """``X_train, y_train, X_test, y_test`` ready for an MLP: the experiments' one-line setup.
-
-    Loads ``dataset`` (``"fashion_mnist"`` or ``"mnist"``), keeps a seeded ``fraction`` of the
-    training set (:func:`subsample`; the whole test set is kept), then flattens and standardises
-    both with the statistics of the kept training images: per pixel (``standardize="pixel"``,
-    :func:`flatten_and_standardize`, the setting of chapters 14-16) or with one mean and standard
-    deviation for all pixels (``"global"``, :func:`flatten_and_standardize_globally`, the choice
-    for MNIST, whose border pixels are constant).
-    Shapes: X (n, 784) float64, y (n,) int64; with the defaults n_train = 7200 and n_test = 10000,
-    the setting of chapter 15.
-    """
-    if dataset not in FOLDERS:
-        raise ValueError(f"prepare: no data set {dataset!r}; the data sets are {sorted(FOLDERS)}")
-    if standardize not in STANDARDIZE:
-        raise ValueError(f"prepare: standardize must be one of {sorted(STANDARDIZE)}, got {standardize!r}")
-    folder = FOLDERS[dataset]
-    train_images, y_train = subsample(*load(folder, train=True, root=root), fraction=fraction, seed=seed)
-    test_images, y_test = load(folder, train=False, root=root)
-    X_train, X_test = STANDARDIZE[standardize](train_images, test_images)
-    return X_train, y_train, X_test, y_test

@@ -81,3 +81,15 @@ def standardize(F_train, F_test):
     if np.any(sigma == 0):
         raise ValueError(f"standardize: feature(s) {np.flatnonzero(sigma == 0).tolist()} are constant on the training set")
     return (F_train - mu) / sigma, (F_test - mu) / sigma
+
+
+def best_threshold_accuracy(feature, y):
+    """The accuracy of the best rule "one (y = +1) if feature < t, else zero (y = -1)" over all thresholds t.
+
+    ``feature`` (n,) and labels ``y`` (n,) in {-1, +1}: how well one feature alone separates the
+    two classes (book/gradient-descent.md compares the two kinds of horizontal variance by it).
+    """
+    y_sorted = np.asarray(y)[np.argsort(feature)]
+    ones_below = np.concatenate([[0], np.cumsum(y_sorted > 0)])  # predicted one, and is one
+    zeros_above = np.sum(y_sorted < 0) - np.concatenate([[0], np.cumsum(y_sorted < 0)])
+    return np.max(ones_below + zeros_above) / len(y_sorted)

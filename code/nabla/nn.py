@@ -69,31 +69,11 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, rng=None, dtype=np.float64):
         rng = np.random.default_rng() if rng is None else rng
-        a = np.sqrt(6.0 / (in_features + out_features))
-        self.W = Tensor(rng.uniform(-a, a, (in_features, out_features)).astype(dtype), name="W")
+        self.W = Tensor(glorot_uniform(rng, in_features, out_features).astype(dtype), name="W")
         self.b = Tensor(np.zeros(out_features, dtype=dtype), name="b")
 
     def forward(self, X):
         return ops.matmul(X, self.W) + self.b  # b is broadcast over the N rows
-
-
-class MLP(Module):
-    r"""A multilayer perceptron: Linear layers with ``activation`` between them (not after the last).
-
-    ``MLP([784, 32, 10])`` maps (N, 784) to (N, 10) logits through one hidden layer of 32 units.
-    """
-
-    def __init__(self, sizes, activation=ops.relu, rng=None, dtype=np.float64):
-        if len(sizes) < 2:
-            raise ValueError(f"MLP: sizes needs an input and an output size, got {sizes}")
-        rng = np.random.default_rng() if rng is None else rng
-        self.layers = [Linear(d, m, rng, dtype) for d, m in zip(sizes[:-1], sizes[1:])]
-        self.activation = activation
-
-    def forward(self, X):
-        for layer in self.layers[:-1]:
-            X = self.activation(layer(X))
-        return self.layers[-1](X)
 
 
 class Dropout(Module):
@@ -180,3 +160,114 @@ class LayerNorm(Module):
 
     def forward(self, X):
         return layernorm(X, self.gamma, self.beta, eps=self.eps)
+
+
+# ---- the multilayer perceptron of Part III (book/mlp.md) ----------------------------------
+
+NORMS = {None: None, "batch": BatchNorm1d, "layer": LayerNorm}
+
+
+class MLP(Module):
+    r"""A multilayer perceptron: Linear layers, and between them a normalisation, the activation and dropout.
+
+    ``MLP([784, 32, 10])`` maps (N, 784) to (N, 10) logits through one hidden layer of 32
+    units. Each hidden layer $k$ computes $Z_k = A_{k-1} W_k + b_k$, then
+    $A_k = \mathrm{dropout}(\phi(\mathcal N(Z_k)))$ from $A_0 = X$; the last Linear layer gives
+    the logits, with nothing after it. The options, each off by default:
+
+    * ``residual``: every hidden layer after the first adds its input, $A_k = A_{k-1} + \dots$,
+      so all hidden layers need the same width (book/mlp.md);
+    * ``norm``: ``"batch"`` (:class:`BatchNorm1d`) or ``"layer"`` (:class:`LayerNorm`) as
+      $\mathcal N$, between each hidden Linear layer and its activation (book/normalisation-practice.md);
+    * ``dropout``: the probability ``p`` of dropping a hidden unit, as in :class:`Dropout`;
+      0 means no dropout layers; masks come from ``dropout_rng`` (book/regularisation.md);
+    * ``init``, ``init_scale``: an initialisation scheme of :func:`init` applied to each Linear
+      layer right after it is built, from ``rng``: layer 1 draws its Glorot weights and is
+      re-drawn, then layer 2, and so on (the default ``"glorot"`` keeps the first draw).
+
+    ``rng`` draws the weights, layer by layer, so the same seed gives the same weights whatever
+    the normalisation and the dropout, which draw no weights.
+    """
+
+    def __init__(self, sizes, activation=ops.relu, residual=False, norm=None, dropout=0.0, rng=None,
+                 init="glorot", init_scale=None, dropout_rng=None, dtype=np.float64):
+        if len(sizes) < 2:
+            raise ValueError(f"MLP: sizes needs an input and an output size, got {sizes}")
+        if residual and len(set(sizes[1:-1])) > 1:
+            raise ValueError(
+                "MLP: a skip connection adds a layer's input to its output, so every hidden layer needs "
+                f"the same width; got {list(sizes[1:-1])}"
+            )
+        if norm not in NORMS:
+            raise ValueError(f"MLP: norm must be None, 'batch' or 'layer', got {norm!r}")
+        rng = np.random.default_rng() if rng is None else rng
+        self.layers = []
+        for d, m in zip(sizes[:-1], sizes[1:]):
+            self.layers.append(Linear(d, m, rng, dtype))
+            if init != "glorot":
+                init_linear(self.layers[-1], init, rng, init_scale)
+        self.norms = [NORMS[norm](m, dtype=dtype) for m in sizes[1:-1]] if norm else []
+        self.dropouts = [Dropout(dropout, dropout_rng) for _ in sizes[1:-1]] if check_p(dropout) > 0 else []
+        self.activation, self.residual = activation, residual
+
+    def hidden(self, X):
+        """The activations of every hidden layer, a list of tensors (N, H), and the logits (N, C)."""
+        A, activations = X, []
+        for k, layer in enumerate(self.layers[:-1]):
+            Z = layer(A)
+            if self.norms:
+                Z = self.norms[k](Z)
+            S = self.activation(Z)
+            if self.dropouts:
+                S = self.dropouts[k](S)
+            A = A + S if self.residual and k > 0 else S  # the skip connection: (N, H) + (N, H)
+            activations.append(A)
+        return activations, self.layers[-1](A)  # logits: no activation after the last layer
+
+    def forward(self, X):
+        return self.hidden(X)[1]
+
+
+# ---- initialisation (book/mlp.md, book/width.md, book/normalisation-practice.md) -----------
+
+
+def glorot_uniform(rng, fan_in, fan_out):
+    r"""Glorot (Xavier) uniform weights (fan_in, fan_out): $W_{ij} \sim U(-a, a)$, $a = \sqrt{6 / (d_{in} + d_{out})}$."""
+    a = np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-a, a, (fan_in, fan_out))
+
+
+# The scale each scheme uses unless init_scale says otherwise.
+SCHEMES = {"glorot": None, "he": 1.0, "normal": 1.0, "tiny": 1e-6, "zeros": None}
+
+
+def init_linear(layer, scheme, rng, scale=None):
+    r"""Set one Linear layer's W (d, m) by ``scheme``, drawing from ``rng``, and its bias b to 0.
+
+    ``"glorot"``: $U(-a, a)$ with $a = \sqrt{6/(d + m)}$ (the default of :class:`Linear`);
+    ``"he"``: $s\sqrt{2/d}\, z$; ``"normal"``: $s\, z$; ``"tiny"``: $s\, z$ with $s = 10^{-6}$;
+    ``"zeros"``: 0; where $z_{ij} \sim N(0, 1)$ and $s$ = ``scale`` (1 unless given).
+    """
+    if scheme not in SCHEMES:
+        raise ValueError(f"init: the scheme must be one of {', '.join(map(repr, SCHEMES))}, got {scheme!r}")
+    s = SCHEMES[scheme] if scale is None else scale
+    if s is not None and not (isinstance(s, (int, float)) and np.isfinite(s) and s > 0):
+        raise ValueError(f"init: the scale must be a finite number > 0, got {scale!r}")
+    W = layer.W.value
+    d, m = W.shape
+    if scheme == "glorot":
+        W[...] = glorot_uniform(rng, d, m)
+    elif scheme == "he":
+        W[...] = s * np.sqrt(2.0 / d) * rng.standard_normal((d, m))  # He (Kaiming) scale times s
+    elif scheme in ("normal", "tiny"):
+        W[...] = s * rng.standard_normal((d, m))
+    else:
+        W[...] = 0.0
+    layer.b.value[...] = 0.0
+
+
+def init(model, scheme, rng, scale=None):
+    """Re-initialise every Linear layer of ``model`` (``model.layers``, in order) by ``scheme`` (see :func:`init_linear`); the model."""
+    for layer in model.layers:
+        init_linear(layer, scheme, rng, scale)
+    return model

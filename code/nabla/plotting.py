@@ -247,3 +247,93 @@ def draw_graph(tensor, ax=None):
     ax.legend(handles=handles, loc="upper center", ncol=3, frameon=False, fontsize=9 * scale,
               handlelength=1.2, columnspacing=1.2, borderaxespad=0.2)
     return fig
+
+
+# ---- the nabla training chapters' figures (book/mlp.md to book/regularisation.md) ---------
+
+
+def missing(ax, name):
+    """Mark a panel whose results (``name``, e.g. ``"results/mlp-full.csv"``) are not in this copy of the book: a note where the axes would be."""
+    ax.text(0.5, 0.5, f"{name} not found", ha="center", va="center", transform=ax.transAxes)
+    ax.set_axis_off()
+
+
+def log_axis(ax, axis="y"):
+    """A log scale on ``axis`` labelled as plain numbers (0.05, not $5 \\times 10^{-2}$), minor ticks at 2 and 5 labelled too."""
+    from matplotlib.ticker import FormatStrFormatter, FuncFormatter
+
+    def two_and_five(value, position):
+        leading = value / 10 ** np.floor(np.log10(value))
+        return f"{value:g}" if round(leading) in (2, 5) else ""
+
+    getattr(ax, f"set_{axis}scale")("log")
+    scale = getattr(ax, f"{axis}axis")
+    scale.set_major_formatter(FormatStrFormatter("%g"))
+    scale.set_minor_formatter(FuncFormatter(two_and_five))
+    ax.tick_params(axis=axis, which="minor", labelsize=8)
+
+
+def band(ax, frame, y, label, colour, x="epoch"):
+    """The mean of column ``y`` over the rows of ``frame`` that share ``x`` (seeds, repeats) against ``x``, one standard deviation either side as a band."""
+    by_x = frame.groupby(x)[y]
+    mean, sd = by_x.mean(), by_x.std()
+    ax.plot(mean.index, mean.values, "o-", markersize=3, color=colour, label=label)
+    ax.fill_between(mean.index, mean - sd, mean + sd, color=colour, alpha=0.25, linewidth=0)
+
+
+def band_grid(frames, key, groups, panels, title, legend="lower right"):
+    """Mean $\\pm$ sd bands of some groups of runs: one row of panels per results frame, one panel per measured column.
+
+    ``frames``: ``{row title: DataFrame, or None for results not in this copy}`` (e.g. the budget
+    and the full run, the title naming its file); ``groups``: ``{value of column key: legend label}``, one colour each;
+    ``panels``: ``[(column, axis label, options)]`` with options ``log`` (a log axis) and
+    ``bottom`` (where the axis starts; ``"auto"``: a little below the lowest mean after epoch 1,
+    so that epoch 0, at chance, lies below the axis). Returns ``(fig, axes)``.
+    """
+    fig, axes = white_figure(nrows=len(frames), ncols=len(panels), figsize=(5.5 * len(panels), 3.6 * len(frames)), squeeze=False)
+    for row, (name, frame) in zip(axes, frames.items()):
+        if frame is None:
+            for ax in row:
+                missing(ax, name)
+            continue
+        for ax, (column, label, options) in zip(row, panels):
+            for k, (value, group) in enumerate(groups.items()):
+                band(ax, frame[frame[key] == value], column, group, f"C{k}")
+            if options.get("log"):
+                log_axis(ax)
+            bottom = options.get("bottom")
+            if bottom == "auto":
+                bottom = np.floor((min(frame[(frame[key] == v) & (frame["epoch"] == 1)][column].mean() for v in groups) - 0.01) * 20) / 20
+            if bottom is not None:
+                ax.set_ylim(bottom, 1.0)
+            ax.set_title(name, fontsize=10)
+            ax.set(xlabel="epoch", ylabel=label)
+            ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=8, loc=legend)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig, axes
+
+
+def budget_and_full(draw, budget, full, name, figsize=(11, 4.2), **kwargs):
+    """Two panels: ``draw(ax, budget, title)`` for the budget run, then for the full run of experiment
+    ``name`` (a note if ``full`` is None); ``(fig, axes)``. ``kwargs`` go to :func:`white_figure`."""
+    fig, axes = white_figure(ncols=2, figsize=figsize, **kwargs)
+    draw(axes[0], budget, "Budget run (this build)")
+    if full is None:
+        missing(axes[1], f"results/{name}-full.csv")
+    else:
+        draw(axes[1], full, f"Full run (results/{name}-full.csv)")
+    fig.tight_layout()
+    return fig, axes
+
+
+def decision_regions(ax, score, u, v, X, y, names):
+    """Points X (n, 2) coloured by label y (``names``: {label: legend name}) on the grid ``u`` x ``v`` of a plane, where
+    ``score`` (points (m, 2) -> (m,)) is positive shaded orange, its zero line drawn black (book/gradient-descent.md)."""
+    S = score(np.stack(np.meshgrid(u, v), axis=-1).reshape(-1, 2)).reshape(len(v), len(u))
+    ax.contourf(u, v, S > 0, levels=[0.5, 1.5], colors=["C1"], alpha=0.2)
+    if S.min() < 0 < S.max():
+        ax.contour(u, v, S, levels=[0.0], colors="k", linewidths=1)
+    for k, (label, name) in enumerate(names.items()):
+        ax.scatter(X[y == label, 0], X[y == label, 1], s=6, color=f"C{k}", alpha=0.6, label=name)

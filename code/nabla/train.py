@@ -1,52 +1,55 @@
-r"""The training harness of Part III: SGD on the empirical risk, recorded pass by pass.
+r"""The training loop of Part III: :func:`fit`, with one record per epoch.
 
-The objective is the mean cross-entropy plus an L2 penalty on the weights (not the biases),
+The objective is the mean cross-entropy $J(\theta) = \frac1N \sum_i -\log P_{i, y_i}$ (plus
+whatever penalty the update rule adds), and one *update* is a step on a minibatch
+$\mathcal B$ of B examples, by
 
-$$ J(\theta) = \frac1N \sum_{i=1}^N -\log P_{i, y_i} + \frac{\lambda}{2} \sum_{W} \lVert W \rVert^2 , $$
+* an optimizer of :mod:`nabla.optim` built on ``model.parameters()``: forward pass, loss,
+  ``backward()``, ``optimizer.step()``; any model, nabla's autograd;
+* or :class:`nabla.fastpath.FusedSGD`: plain SGD with the backward pass derived in the book,
+  fused by hand, for the one-hidden-layer ReLU MLP of chapters 14-16, several times faster.
 
-and one *update* is $\theta \leftarrow \theta - \eta \nabla J_{\mathcal B}(\theta)$ on a batch
-$\mathcal B$ of B indices drawn uniformly **with replacement** from the n training examples by a
-seeded ``numpy.random.Generator``. One *pass* makes ``round(n / B)`` updates (n updates for
-per-example SGD, B = 1), so every pass sees n examples on average, though not every example.
-After every pass the harness measures the loss and accuracy on the whole training and test sets.
+An *epoch* draws its minibatches from a seeded ``numpy.random.Generator`` in one of two ways:
 
-Two paths compute the same updates:
+* ``sampling="permutation"``: every example once, in the order of ``rng.permutation(n)``, in
+  minibatches of B (the last one smaller if B does not divide n);
+* ``sampling="replacement"``: ``round(n / B)`` minibatches of B indices drawn uniformly with
+  replacement, ``rng.integers(0, n, size=(round(n / B), B))``: a *pass* of chapters 14-16, which
+  sees n examples on average, though not every example.
 
-* :func:`autograd_step` trains any nabla model with nabla's autograd: build the graph, call
-  ``backward()``, update every parameter in place. Slow and general.
-* :func:`fast_step` (any B) and :func:`per_example_stepper` (B = 1, several times faster) train
-  a one-hidden-layer ReLU MLP (D -> H -> C) with the backward pass derived in the book, fused by
-  hand in numpy, the weights updated in place by BLAS (``scipy.linalg.blas``): no graph, no
-  temporaries the size of $W_1$. tests/test_train.py checks it against nabla's autograd and
-  torch's, in float64, to 1e-10 over 100 updates; benchmarks/fast_path.py times it.
-
-:func:`train` picks the fast path whenever it applies. :func:`find_divergent_lr` finds the
-divergent learning rate $\eta^*$ of chapter 14 (book/divergent-lr.md) with the criterion of
-:func:`diverged`. The experiments of chapters 14-16 (``nabla.experiments``) are built from these.
+Before training (epoch 0) and after every epoch, :func:`fit` measures the loss and accuracy on
+the whole training set and on the split's evaluation set, in test mode. Every experiment of the
+book records these rows (:data:`RECORD_KEYS`). Derived in book/gradient-descent.md.
 """
 
 from __future__ import annotations
 
 import math
-import operator
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.linalg.blas import dgemm, dger
 from threadpoolctl import threadpool_limits
 
-from nabla import nn, ops
-from nabla.engine import Tensor
+from nabla import Tensor, ops, optim
+from nabla.data import Split
+
+# The keys of every record fit makes, one record per epoch: epoch 0 is before training; steps
+# (updates) and examples (gradient computations) are counted so far; the losses are mean
+# cross-entropies and the accuracies fractions right, on the whole training set and on the
+# evaluation set (NaN without one); seconds is the wall time so far.
+RECORD_KEYS = ("epoch", "steps", "examples", "train_loss", "train_accuracy", "eval_loss", "eval_accuracy", "seconds")
+
+SAMPLING = ("permutation", "replacement")
 
 # ---- checking what the reader passes in ------------------------------------------------
 
 
-def check_data(X, y, name="train"):
-    """``X`` as float64 (n, D) and ``y`` as int64 (n,), or a ValueError/TypeError naming the problem."""
+def check_examples(X, y, name="train"):
+    """``X`` as float64 (n, D) or (n, C, H, W) and ``y`` as int64 (n,), or a ValueError/TypeError naming the problem."""
     X, y = np.asarray(X), np.asarray(y)
-    if X.ndim != 2:
-        raise ValueError(f"{name}: features X must have shape (n, D), got shape {X.shape}")
+    if X.ndim < 2:
+        raise ValueError(f"{name}: features X must have one row per example, shape (n, D) or (n, C, H, W); got shape {X.shape}")
     if y.ndim != 1 or len(y) != len(X):
         raise ValueError(
             f"{name}: labels y have shape {y.shape} but features X have shape {X.shape}; "
@@ -61,10 +64,32 @@ def check_data(X, y, name="train"):
     return np.ascontiguousarray(X, dtype=np.float64), np.ascontiguousarray(y, dtype=np.int64)
 
 
+def check_split(split):
+    """The split's arrays, checked: ``X_train, y_train, X_eval, y_eval`` (the last two None without an evaluation set)."""
+    if not isinstance(split, Split):
+        raise TypeError(
+            f"fit: the data must be a nabla.data.Split, got {type(split).__name__}; "
+            "build one with nabla.data.split(...) or nabla.data.Split(X_train, y_train, X_eval, y_eval, eval_set)"
+        )
+    X_train, y_train = check_examples(split.X_train, split.y_train, "train")
+    if split.X_eval is None:
+        return X_train, y_train, None, None
+    X_eval, y_eval = check_examples(split.X_eval, split.y_eval, split.eval_set)
+    if X_eval.shape[1:] != X_train.shape[1:]:
+        raise ValueError(f"{split.eval_set}: examples of shape {X_eval.shape[1:]} but training examples of shape {X_train.shape[1:]}")
+    return X_train, y_train, X_eval, y_eval
+
+
 def check_lr(lr):
     if not (isinstance(lr, (int, float, np.floating, np.integer)) and math.isfinite(lr) and lr > 0):
         raise ValueError(f"the learning rate must be a finite number > 0, got lr = {lr!r}")
     return float(lr)
+
+
+def check_count(name, value, least):
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
+        raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+    return int(value)
 
 
 def check_batch_size(batch_size, n):
@@ -73,59 +98,6 @@ def check_batch_size(batch_size, n):
     if batch_size > n:
         raise ValueError(f"the batch size B = {batch_size} is larger than the {n} training examples")
     return int(batch_size)
-
-
-# ---- models and their initialisation ---------------------------------------------------
-
-
-def init_mlp(sizes, init="glorot", seed=0, scale=1e-6):
-    r"""A ReLU ``nn.MLP`` with layer sizes ``sizes``, e.g. ``[784, 16, 10]``, initialised by ``init``.
-
-    * ``"glorot"``: nn.Linear's own, $W_{ij} \sim U(-a, a)$ with $a = \sqrt{6/(D+M)}$, b = 0.
-    * ``"tiny"``: $W_{ij} = s\, z_{ij}$ with $z_{ij} \sim N(0, 1)$ and $s$ = ``scale`` = 1e-6,
-      b = 0: the width experiment's start, a network that computes (nearly) the zero function.
-
-    Seeded: the same ``seed`` gives the same network.
-    """
-    if init not in ("glorot", "tiny"):
-        raise ValueError(f"init_mlp: init must be 'glorot' or 'tiny', got {init!r}")
-    rng = np.random.default_rng(seed)
-    model = nn.MLP(list(sizes), activation=ops.relu, rng=rng)
-    if init == "tiny":
-        for layer in model.layers:
-            layer.W.value[...] = scale * rng.standard_normal(layer.W.shape)
-            layer.b.value[...] = 0.0
-    return model
-
-
-def weights(model):
-    """The parameters the L2 penalty acts on: the matrices (ndim >= 2), not the bias vectors."""
-    return [p for p in model.parameters() if p.ndim >= 2]
-
-
-def penalty(model, reg):
-    r"""$\frac{\lambda}{2} \sum_W \lVert W\rVert^2$ over the weight matrices, as a float."""
-    if reg == 0:
-        return 0.0
-    return 0.5 * reg * sum(float(np.sum(W.value * W.value)) for W in weights(model))
-
-
-def is_fast_mlp(model):
-    """True if ``model`` is a one-hidden-layer ReLU ``nn.MLP``, the network :func:`fast_step` trains."""
-    return isinstance(model, nn.MLP) and len(model.layers) == 2 and model.activation is ops.relu
-
-
-# ---- the sampling of one pass ----------------------------------------------------------
-
-
-def updates_per_pass(n, batch_size=1):
-    """``round(n / B)`` (at least 1): the number of updates that see n examples on average."""
-    return max(1, round(n / batch_size))
-
-
-def sample_pass(rng, n, batch_size=1):
-    """The indices of one pass: an int array (round(n / B), B), uniform over 0..n-1 with replacement."""
-    return rng.integers(0, n, size=(updates_per_pass(n, batch_size), batch_size))
 
 
 # ---- loss and accuracy on a whole set --------------------------------------------------
@@ -139,12 +111,11 @@ def logits(model, X, chunk=4096):
 def cross_entropy_and_accuracy(L, y):
     r"""Mean cross-entropy $-\frac1n\sum_i \log P_{i,y_i}$ and accuracy of logits L (n, C) for labels y (n,).
 
-    The log-probabilities are $L - \log\sum_k e^{L_k}$ with the max subtracted first (book/softmax.md),
-    so large logits do not overflow. Non-finite logits give a NaN loss.
+    The log-probabilities are $L - \log\sum_k e^{L_k}$ by the ops' log-sum-exp, which subtracts
+    the max first (book/softmax.md), so large logits do not overflow. Non-finite logits give a NaN loss.
     """
     with np.errstate(all="ignore"):
-        m = L.max(axis=1, keepdims=True)
-        log_P = L - (m + np.log(np.sum(np.exp(L - m), axis=1, keepdims=True)))
+        log_P = L - ops.log_sum_exp(L, axis=1)
         loss = -float(np.mean(log_P[np.arange(len(y)), y]))
     accuracy = float(np.mean(np.argmax(L, axis=1) == y))
     return (loss if math.isfinite(loss) else math.nan), accuracy
@@ -155,381 +126,129 @@ def evaluate(model, X, y):
     return cross_entropy_and_accuracy(logits(model, X), y)
 
 
-# ---- the general path: nabla's autograd ------------------------------------------------
+# ---- one epoch's minibatches -------------------------------------------------------------
 
 
-def autograd_step(model, X, y, lr, reg=0.0):
-    r"""One SGD update of any nabla model on the batch X (B, D), y (B,), by nabla's autograd.
+def updates_per_epoch(n, batch_size, sampling="permutation"):
+    """``ceil(n / B)`` minibatches per epoch of a permutation; ``round(n / B)`` (at least 1) per pass with replacement."""
+    return -(-n // batch_size) if sampling == "permutation" else max(1, round(n / batch_size))
 
-    $\theta \leftarrow \theta - \eta\, \partial J_{\mathcal B}/\partial\theta$ for every parameter,
-    with $J_{\mathcal B}$ = mean cross-entropy of the batch + $\frac\lambda2\sum_W\lVert W\rVert^2$.
-    Returns the batch's objective before the update, as a float.
+
+def minibatches(rng, n, batch_size, sampling):
+    """The minibatches of one epoch, as lists of row indices (see the module's docstring for the two samplings)."""
+    if sampling == "replacement":
+        return rng.integers(0, n, size=(updates_per_epoch(n, batch_size, sampling), batch_size)).tolist()
+    order = rng.permutation(n).tolist()
+    return [order[begin : begin + batch_size] for begin in range(0, n, batch_size)]
+
+
+def autograd_updates(model, optimizer, X, y):
+    """``update(batch)`` for an optimizer of :mod:`nabla.optim`: one step by autograd on the rows ``batch``; returns the batch's loss.
+
+    The loss is measured before the update; a non-finite loss makes no update.
     """
-    loss = ops.cross_entropy(model(Tensor(X)), y)
-    if reg:
-        loss = loss + 0.5 * reg * sum_of_squares(weights(model))
-    model.zero_grad()
-    loss.backward()
-    for p in model.parameters():
-        p.value -= lr * p.grad  # in place: the parameter stays the same tensor
-    return loss.item()
+
+    def update(batch):
+        optimizer.zero_grad()
+        loss = ops.cross_entropy(model(Tensor(X[batch])), y[batch])
+        value = loss.item()
+        if math.isfinite(value):
+            loss.backward()
+            optimizer.step()
+        return value
+
+    return update
 
 
-def sum_of_squares(tensors):
-    total = ops.sum(tensors[0] * tensors[0])
-    for W in tensors[1:]:
-        total = total + ops.sum(W * W)
-    return total
-
-
-# ---- the fast path: the derived backward pass, fused by hand ---------------------------
-
-# A rank-1 update W += alpha x g^T is BLAS's dger, and W += alpha X^T G is its dgemm with beta = 1;
-# scipy.linalg.blas wraps both. Each reads and writes W once, in place, where
-# `W -= lr * np.outer(x, g)` builds two temporaries the size of W and is over twice as slow at
-# width 512 (benchmarks/fast_path.py).
-#
-# BLAS stores a matrix column by column (Fortran order), and our W (D, H) is stored row by row.
-# The same memory read column by column is W's transpose W.T (H, D), so we hand BLAS W.T and
-# the transposed update, W.T += alpha g x^T. With overwrite_a (overwrite_c) scipy then passes
-# W's own memory to BLAS instead of a copy; :func:`check_in_place` makes sure it can.
-
-BLAS_ROUTE = "OpenBLAS dger/dgemm via scipy.linalg.blas"
-
-
-def check_in_place(*arrays):
-    """Refuse arrays that BLAS cannot update in place: scipy would update a copy and drop it."""
-    for W in arrays:
-        if W.dtype != np.float64 or not W.flags.c_contiguous or not W.flags.writeable:
-            raise TypeError(
-                f"the fast path updates parameters in place and needs writeable C-contiguous float64 arrays; "
-                f"got dtype {W.dtype}, C-contiguous {W.flags.c_contiguous}, writeable {W.flags.writeable}"
-            )
-
-
-def add_outer(W, alpha, x, g):
-    r"""$W \leftarrow W + \alpha\, x g^\top$ in place, for W (D, H), x (D,), g (H,): BLAS's dger."""
-    check_in_place(W)
-    dger(alpha, g, x, a=W.T, overwrite_a=True)
-
-
-def add_gram(W, alpha, X, G):
-    r"""$W \leftarrow W + \alpha\, X^\top G$ in place, for W (D, H), X (B, D), G (B, H): BLAS's dgemm.
-
-    In Fortran order this is $W^\top \leftarrow \alpha\, G^\top X + W^\top$; G.T and X.T are
-    Fortran-ordered views of the C-ordered G and X, so nothing is copied.
-    """
-    check_in_place(W)
-    dgemm(alpha, G.T, X.T, beta=1.0, c=W.T, trans_b=True, overwrite_c=True)
-
-
-def fast_step(model, X, y, lr, reg=0.0):
-    r"""One SGD update of a one-hidden-layer ReLU MLP on the batch X (B, D), y (B,), derived by hand.
-
-    Forward: $Z = XW_1 + b_1$, $H = \max(Z, 0)$, $L = HW_2 + b_2$, $P = \mathrm{softmax}(L)$.
-    Backward, one line per rule of Part I: $\bar L = (P - Y)/B$ (softmax-cross-entropy),
-    $\bar W_2 = H^\top \bar L$, $\bar b_2 = \sum_i \bar L_i$, $\bar H = \bar L W_2^\top$ (matmul, bias),
-    $\bar Z = \bar H \odot [Z > 0]$ (ReLU), $\bar W_1 = X^\top \bar Z$, $\bar b_1 = \sum_i \bar Z_i$;
-    the input's adjoint $\bar X$ is never needed. The L2 term adds $\lambda W$ to each $\bar W$.
-    Every parameter is updated in place, and $W_1$ (the one large array) by one BLAS call
-    that reads and writes it once. Shapes: W1 (D, H), b1 (H,), W2 (H, C), b2 (C,).
-    For B = 1, :func:`per_example_stepper` makes the same update several times faster.
-    Derived in book/matmul.md, book/elementwise.md and book/softmax.md.
-    """
-    (layer1, layer2), B = model.layers, len(X)
-    W1, b1, W2, b2 = layer1.W.value, layer1.b.value, layer2.W.value, layer2.b.value
-    Z = X @ W1
-    Z += b1
-    H = np.maximum(Z, 0.0)
-    L = H @ W2
-    L += b2
-    L -= L.max(axis=1, keepdims=True)
-    P = np.exp(L)
-    P /= P.sum(axis=1, keepdims=True)
-    L_bar = P
-    L_bar[np.arange(B), y] -= 1.0
-    L_bar /= B  # eq. cross-entropy-backward: (P - Y) / N
-    H_bar = L_bar @ W2.T  # eq. matmul-x, before W2 changes
-    Z_bar = H_bar * (Z > 0)  # eq. relu-backward
-    if reg:
-        W1 *= 1.0 - lr * reg  # the penalty's gradient lambda W, applied as a decay
-        W2 *= 1.0 - lr * reg
-    add_gram(W2, -lr, H, L_bar)  # eq. matmul-w
-    b2 -= lr * L_bar.sum(axis=0)  # the bias gradient is a sum over the batch
-    add_gram(W1, -lr, X, Z_bar)  # eq. matmul-w
-    b1 -= lr * Z_bar.sum(axis=0)
-
-
-def per_example_stepper(model, X, y, reg=0.0):
-    r"""A function ``step(i, lr)``: one SGD update of a one-hidden-layer ReLU MLP on example i of (X, y).
-
-    :func:`fast_step` for B = 1, written for speed: the rows of the matrices become vectors,
-    $z = x W_1 + b_1$, $h = \max(z, 0)$, $l = h W_2 + b_2$, $p = \mathrm{softmax}(l)$, and
-    $\bar l = p - \mathrm{onehot}(y)$, $\bar z = (W_2 \bar l) \odot [z > 0]$. Both weight
-    gradients are outer products, $\bar W_2 = h \bar l^\top$ and $\bar W_1 = x \bar z^\top$, so each
-    update is one rank-1 BLAS call (:func:`add_outer`) that reads and writes the matrix once.
-    With one example at a time the step is a few dozen small operations, so what costs is
-    Python's overhead per operation: the vectors live in buffers allocated once, every operation
-    writes into one (``out=``), and $\bar l$ and $\bar z$ are scaled by $-\eta$ once and then
-    serve both the bias and the weight update. ``X`` (n, D) float64 and ``y`` (n,) int must stay
-    alive and unchanged while ``step`` is used; the model's arrays are updated in place.
-    """
-    (layer1, layer2) = model.layers
-    W1, b1, W2, b2 = layer1.W.value, layer1.b.value, layer2.W.value, layer2.b.value
-    H, C = W1.shape[1], W2.shape[1]
-    X = np.ascontiguousarray(X, dtype=np.float64)
-    n, index = len(X), operator.index
-    labels = np.asarray(y).tolist()  # Python ints index fastest
-    z, h, z_bar, active = np.empty(H), np.empty(H), np.empty(H), np.empty(H, dtype=bool)
-    l = np.empty(C)  # noqa: E741 - the book's name for the logits
-    check_in_place(W1, W2)
-    W1_T, W2_T = W1.T, W2.T  # W's memory in BLAS's column order (see add_outer)
-    matmul, add, subtract, multiply, divide = np.matmul, np.add, np.subtract, np.multiply, np.divide
-    maximum, greater, exp = np.maximum, np.greater, np.exp
-
-    # Inside step, `v += w` would make v a new local name; in-place ufuncs with out= do not.
-    def step(i, lr):
-        i = index(i)
-        if not 0 <= i < n:  # X[-1] would silently train on the last example
-            raise IndexError(f"per_example_stepper: example {i} is out of range for {n} examples")
-        x = X[i]
-        add(matmul(x, W1, out=z), b1, out=z)
-        maximum(z, 0.0, out=h)
-        add(matmul(h, W2, out=l), b2, out=l)
-        exp(subtract(l, l.max(), out=l), out=l)  # softmax, shifted by the max so exp cannot overflow
-        divide(l, l.sum(), out=l)
-        l[labels[i]] -= 1.0  # eq. cross-entropy-backward (N = 1): l_bar = p - onehot(y)
-        multiply(l, -lr, out=l)  # from here on l holds -lr * l_bar
-        matmul(W2, l, out=z_bar)  # eq. matmul-x, before W2 changes: -lr * h_bar
-        multiply(z_bar, greater(z, 0.0, out=active), out=z_bar)  # eq. relu-backward: -lr * z_bar
-        if reg:  # the penalty's gradient reg * W, applied as a decay
-            multiply(W1, 1.0 - lr * reg, out=W1)
-            multiply(W2, 1.0 - lr * reg, out=W2)
-        dger(1.0, l, h, a=W2_T, overwrite_a=True)  # eq. matmul-w: W2 -= lr h l_bar^T (as in add_outer)
-        dger(1.0, z_bar, x, a=W1_T, overwrite_a=True)  # W1 -= lr x z_bar^T
-        add(b2, l, out=b2)  # the bias gradient of one example is its adjoint
-        add(b1, z_bar, out=b1)
-
-    return step
-
-
-# ---- training, pass by pass ------------------------------------------------------------
+# ---- training, epoch by epoch ------------------------------------------------------------
 
 
 @dataclass
-class TrainingRun:
-    """What :func:`train` returns.
-
-    ``records``: one dict per pass (pass 0 is before training) with keys ``pass``, ``updates``
-    (so far), ``examples`` (gradient computations so far: updates x B), ``train_loss``,
-    ``train_accuracy``, ``test_loss``, ``test_accuracy`` (cross-entropies and fractions right on
-    the whole sets; test ones NaN without a test set), ``penalty`` ($\\frac\\lambda2\\sum\\lVert W\\rVert^2$)
-    and ``seconds`` (wall time so far). ``interpolation``: the first pass with 100 % training
-    accuracy, or None. ``diverged``: whether training stopped on a non-finite loss.
-    """
-
-    records: list = field(default_factory=list)
-    interpolation: int | None = None
-    diverged: bool = False
-    seconds: float = 0.0
-    method: str = ""
-
-
-def interpolation_pass(records):
-    """The first pass (>= 1) whose training accuracy is 100 %, or None if there is none."""
-    return next((r["pass"] for r in records if r["pass"] >= 1 and r["train_accuracy"] == 1.0), None)
-
-
-def train(
-    model,
-    X_train,
-    y_train,
-    X_test=None,
-    y_test=None,
-    *,
-    lr,
-    passes,
-    batch_size=1,
-    reg=0.0,
-    seed=0,
-    method="auto",
-    progress=False,
-    stop_on_divergence=True,
-    description=None,
-):
-    r"""Train ``model`` by SGD for ``passes`` passes over (X_train, y_train); a :class:`TrainingRun`.
-
-    Each pass draws ``round(n / B)`` batches of B = ``batch_size`` indices uniformly with
-    replacement (:func:`sample_pass`, from ``np.random.default_rng(seed)``) and makes one update
-    $\theta \leftarrow \theta - \eta\nabla J_{\mathcal B}$ per batch, $\eta$ = ``lr``,
-    $J$ = mean cross-entropy + $\frac\lambda2\sum_W\lVert W\rVert^2$ with $\lambda$ = ``reg``.
-    After each pass it records the loss and accuracy on the whole training and test sets.
-
-    ``method``: ``"fast"`` (:func:`per_example_stepper` for B = 1, :func:`fast_step` otherwise; a
-    one-hidden-layer ReLU MLP only), ``"autograd"``
-    (:func:`autograd_step`, any model) or ``"auto"`` (fast when it applies). Both make the same
-    updates from the same seed. The model's parameters are updated in place. ``progress`` shows a
-    tqdm bar (keep it False in the book). With ``stop_on_divergence`` a non-finite training loss
-    ends the run early with ``diverged=True``.
-
-    Shapes: X (n, D) float, y (n,) int. Derived in book/gradient-descent.md.
-    """
-    X_train, y_train = check_data(X_train, y_train, "train")
-    has_test = X_test is not None
-    if has_test:
-        X_test, y_test = check_data(X_test, y_test, "test")
-        if X_test.shape[1] != X_train.shape[1]:
-            raise ValueError(f"test: X_test has {X_test.shape[1]} features but X_train has {X_train.shape[1]}")
-    lr = check_lr(lr)
-    n = len(X_train)
-    batch_size = check_batch_size(batch_size, n)
-    if not isinstance(passes, (int, np.integer)) or passes < 0:
-        raise ValueError(f"passes must be an integer >= 0, got {passes!r}")
-    if reg < 0:
-        raise ValueError(f"the L2 coefficient reg must be >= 0, got reg = {reg}")
-    if method == "auto":
-        method = "fast" if is_fast_mlp(model) else "autograd"
-    if method == "fast" and not is_fast_mlp(model):
-        raise ValueError("method='fast' trains a one-hidden-layer ReLU nn.MLP only; use method='autograd'")
-    if method not in ("fast", "autograd"):
-        raise ValueError(f"method must be 'auto', 'fast' or 'autograd', got {method!r}")
-    step = fast_step if method == "fast" else autograd_step
-    per_example = per_example_stepper(model, X_train, y_train, reg) if method == "fast" and batch_size == 1 else None
-
-    rng = np.random.default_rng(seed)
-    run = TrainingRun(method=method)
-    start = time.perf_counter()
-
-    def record(p):
-        train_loss, train_accuracy = evaluate(model, X_train, y_train)
-        test_loss, test_accuracy = evaluate(model, X_test, y_test) if has_test else (math.nan, math.nan)
-        run.records.append(
-            {
-                "pass": p,
-                "updates": p * updates_per_pass(n, batch_size),
-                "examples": p * updates_per_pass(n, batch_size) * batch_size,
-                "train_loss": train_loss,
-                "train_accuracy": train_accuracy,
-                "test_loss": test_loss,
-                "test_accuracy": test_accuracy,
-                "penalty": penalty(model, reg),
-                "seconds": time.perf_counter() - start,
-            }
-        )
-        return train_loss
-
-    from tqdm import tqdm  # here: a reader who never trains need not import it (tqdm.auto would warn in a kernel without ipywidgets)
-
-    record(0)
-    with np.errstate(all="ignore"), tqdm(
-        range(1, passes + 1), desc=description, unit="pass", disable=not progress, leave=False
-    ) as bar:
-        for p in bar:
-            # One BLAS thread for the steps: a step at B = 1 is a few small BLAS calls, which two
-            # threads barely speed up on an idle machine and slow down many times over when
-            # another process holds a core (measured here: 0.14 ms -> 1.7 ms at width 512). The
-            # evaluation's large matrix products, outside this block, keep every thread.
-            with threadpool_limits(limits=1, user_api="blas"):
-                if per_example is not None:
-                    for i in sample_pass(rng, n, 1)[:, 0].tolist():
-                        per_example(i, lr)
-                else:
-                    for batch in sample_pass(rng, n, batch_size):
-                        step(model, X_train[batch], y_train[batch], lr, reg)
-            loss = record(p)
-            bar.set_postfix(loss=f"{loss:.4f}", acc=f"{run.records[-1]['train_accuracy']:.4f}")
-            if stop_on_divergence and not math.isfinite(loss):
-                run.diverged = True
-                break
-    run.interpolation = interpolation_pass(run.records)
-    run.seconds = time.perf_counter() - start
-    return run
-
-
-# ---- minibatch training with an optimizer (chapters 13, 17-19) -------------------------
-
-
-@dataclass
-class FitRun:
+class Run:
     """What :func:`fit` returns.
 
-    ``records``: one dict per epoch (epoch 0 is before training) with keys ``epoch``, ``steps``
-    (updates so far), ``train_loss``, ``train_accuracy``, ``val_loss``, ``val_accuracy`` (mean
-    cross-entropy and fraction right on the whole sets, in test mode; the validation ones NaN
-    without a validation set) and ``seconds`` (wall time so far). ``minibatch_losses``: the loss
-    of every minibatch, in train mode, before its update. ``diverged``: whether training stopped
-    on a non-finite minibatch loss.
+    ``records``: one dict per epoch with the keys :data:`RECORD_KEYS`. ``eval_set``: what the
+    ``eval_*`` columns measure, ``"validation"`` or ``"test"`` (None without an evaluation set).
+    ``minibatch_losses``: the loss of every minibatch, in train mode, before its update (empty
+    for an update rule that computes none, as the fused step). ``diverged``: whether training
+    stopped on a non-finite loss.
     """
 
     records: list = field(default_factory=list)
+    eval_set: str | None = None
     minibatch_losses: list = field(default_factory=list)
     diverged: bool = False
     seconds: float = 0.0
 
+    @property
+    def interpolation(self):
+        """The first epoch with 100 % training accuracy, or None (:func:`interpolation_epoch`)."""
+        return interpolation_epoch(self.records)
 
-def fit(
-    model,
-    optimizer,
-    X_train,
-    y_train,
-    X_val=None,
-    y_val=None,
-    *,
-    epochs,
-    batch_size=32,
-    seed=0,
-    progress=False,
-    description=None,
-):
-    r"""Train ``model`` with ``optimizer`` on mean cross-entropy, in epochs of shuffled minibatches; a :class:`FitRun`.
+    def minibatch_loss_per_epoch(self):
+        """The mean train-mode loss of each epoch's minibatches, one per record (None for epoch 0, or without minibatch losses)."""
+        means, previous = [], 0
+        for record in self.records:
+            losses = self.minibatch_losses[previous : record["steps"]]
+            means.append(float(np.mean(losses)) if record["epoch"] > 0 and losses else None)
+            previous = record["steps"]
+        return means
 
-    Each epoch visits every training example once, in the order of a permutation drawn from
-    ``np.random.default_rng(seed)`` (the same seed, the same minibatches), in minibatches of
-    ``batch_size`` (the last one smaller if B does not divide n). Each minibatch makes one update:
-    ``optimizer.zero_grad()``, the loss $\frac1B\sum_{i\in\mathcal B} -\log P_{i,y_i}$,
-    ``backward()``, ``optimizer.step()``. Any penalty on the weights is the optimizer's
-    (``weight_decay``). ``optimizer`` is any of :mod:`nabla.optim` built on ``model.parameters()``.
+
+def interpolation_epoch(records):
+    """The first epoch (>= 1) whose training accuracy is 100 %, or None if there is none."""
+    return next((r["epoch"] for r in records if r["epoch"] >= 1 and r["train_accuracy"] == 1.0), None)
+
+
+def fit(model, optimizer, split, *, epochs, batch_size=32, sampling="permutation", seed=0, progress=False,
+        description=None):
+    r"""Train ``model`` for ``epochs`` epochs on ``split``, minibatch by minibatch; a :class:`Run`.
+
+    ``optimizer``: an optimizer of :mod:`nabla.optim` built on ``model.parameters()`` (each
+    minibatch: ``zero_grad()``, the loss $\frac1B\sum_{i\in\mathcal B} -\log P_{i,y_i}$,
+    ``backward()``, ``step()``; any penalty is the optimizer's ``weight_decay``), or an update
+    rule with an ``updates(model, X, y)`` method, as :class:`nabla.fastpath.FusedSGD`.
+    ``split``: a :class:`nabla.data.Split`; training uses its training part, the records its
+    evaluation part (if any). Each epoch's minibatches of ``batch_size`` come from
+    ``np.random.default_rng(seed)`` by ``sampling`` (:func:`minibatches`): the same seed, the
+    same minibatches.
 
     The model trains in train mode (dropout on, batch norm on batch statistics) and is measured
-    after every epoch, on the whole training and validation sets, in test mode; it is left in
-    train mode. ``progress`` shows a tqdm bar (keep it False in the book). A non-finite
-    minibatch loss ends the run with ``diverged=True``.
+    before training and after every epoch, on the whole training and evaluation sets, in test
+    mode; it is left in train mode. The updates run on one BLAS thread (their matrices are too
+    small to share), the measurements on all. Training stops, with ``diverged=True``, at the first
+    non-finite loss: a minibatch's (that minibatch makes no update) or the training set's after
+    an epoch. ``progress`` shows a tqdm bar (keep it False in the book).
 
     Shapes: X (n, D) float, y (n,) int, or images (n, C, H, W) for a convolutional model.
-    Used by book/mlp.md and the chapters after book/optimizers.md.
     """
-    X_train, y_train = check_fit_data(X_train, y_train, "train")
-    has_val = X_val is not None
-    if has_val:
-        X_val, y_val = check_fit_data(X_val, y_val, "validation")
-        if X_val.shape[1:] != X_train.shape[1:]:
-            raise ValueError(f"validation: examples of shape {X_val.shape[1:]} but training examples of shape {X_train.shape[1:]}")
+    X_train, y_train, X_eval, y_eval = check_split(split)
     n = len(X_train)
     batch_size = check_batch_size(batch_size, n)
-    if not isinstance(epochs, (int, np.integer)) or epochs < 0:
-        raise ValueError(f"epochs must be an integer >= 0, got {epochs!r}")
+    epochs = check_count("epochs", epochs, 0)
+    if sampling not in SAMPLING:
+        raise ValueError(f"fit: sampling must be 'permutation' or 'replacement', got {sampling!r}")
+    if isinstance(optimizer, optim.Optimizer):
+        update = autograd_updates(model, optimizer, X_train, y_train)
+    elif hasattr(optimizer, "updates"):
+        update = optimizer.updates(model, X_train, y_train)
+    else:
+        raise TypeError(f"fit: optimizer must be an optimizer of nabla.optim or have an updates() method, got {optimizer!r}")
     rng = np.random.default_rng(seed)
-    run = FitRun()
+    run = Run(eval_set=split.eval_set if X_eval is not None else None)
+    steps = examples = 0
     start = time.perf_counter()
 
     def record(epoch):
         model.eval()
         train_loss, train_accuracy = evaluate(model, X_train, y_train)
-        val_loss, val_accuracy = evaluate(model, X_val, y_val) if has_val else (math.nan, math.nan)
+        eval_loss, eval_accuracy = evaluate(model, X_eval, y_eval) if X_eval is not None else (math.nan, math.nan)
         model.train()
-        run.records.append(
-            {
-                "epoch": epoch,
-                "steps": len(run.minibatch_losses),
-                "train_loss": train_loss,
-                "train_accuracy": train_accuracy,
-                "val_loss": val_loss,
-                "val_accuracy": val_accuracy,
-                "seconds": time.perf_counter() - start,
-            }
-        )
+        run.records.append(dict(zip(RECORD_KEYS, (epoch, steps, examples, train_loss, train_accuracy, eval_loss,
+                                                  eval_accuracy, time.perf_counter() - start))))
+        return train_loss
 
-    from tqdm import tqdm  # imported here, as in train()
+    from tqdm import tqdm  # here: a reader who never trains need not import it (tqdm.auto would warn in a kernel without ipywidgets)
 
     model.train()
     record(0)
@@ -538,110 +257,22 @@ def fit(
         range(1, epochs + 1), desc=description, unit="epoch", disable=not progress, leave=False
     ) as bar:
         for epoch in bar:
-            permutation = rng.permutation(n)
-            for begin in range(0, n, batch_size):
-                batch = permutation[begin : begin + batch_size]
-                optimizer.zero_grad()
-                loss = ops.cross_entropy(model(Tensor(X_train[batch])), y_train[batch])
-                run.minibatch_losses.append(loss.item())
-                if not math.isfinite(run.minibatch_losses[-1]):
-                    run.diverged = True
-                    break
-                loss.backward()
-                optimizer.step()
-            record(epoch)
-            bar.set_postfix(loss=f"{run.records[-1]['train_loss']:.4f}", acc=f"{run.records[-1]['train_accuracy']:.4f}")
+            # One BLAS thread for the updates: a step at B = 1 is a few small BLAS calls, which two
+            # threads barely speed up on an idle machine and slow down many times over when
+            # another process holds a core (measured here: 0.14 ms -> 1.7 ms at width 512).
+            with threadpool_limits(limits=1, user_api="blas"):
+                for batch in minibatches(rng, n, batch_size, sampling):
+                    loss = update(batch)
+                    steps, examples = steps + 1, examples + len(batch)
+                    if loss is not None:
+                        run.minibatch_losses.append(loss)
+                        if not math.isfinite(loss):
+                            run.diverged = True
+                            break
+            train_loss = record(epoch)
+            bar.set_postfix(loss=f"{train_loss:.4f}", acc=f"{run.records[-1]['train_accuracy']:.4f}")
+            run.diverged = run.diverged or not math.isfinite(train_loss)
             if run.diverged:
                 break
     run.seconds = time.perf_counter() - start
     return run
-
-
-def check_fit_data(X, y, name):
-    """``X`` (n, ...) float and ``y`` (n,) int, or a ValueError/TypeError naming the problem."""
-    X, y = np.asarray(X), np.asarray(y)
-    if X.ndim < 2:
-        raise ValueError(f"{name}: X must have one row per example, shape (n, D) or (n, C, H, W); got shape {X.shape}")
-    rows, y = check_data(X.reshape(len(X), int(np.prod(X.shape[1:]))), y, name)
-    return rows.reshape(X.shape), y
-
-
-# ---- the divergent learning rate (chapter 14) ------------------------------------------
-
-
-def diverged(initial_loss, final_loss):
-    r"""The criterion for "this learning rate diverges": the final loss is NaN or infinite, or
-    larger than the initial loss.
-
-    Measured on the training objective, after a fixed small budget (e.g. one pass). For gradient
-    descent on $f(x) = \frac a2 x^2$, $x \leftarrow (1 - \eta a) x$, so after k steps
-    $f_k = (1 - \eta a)^{2k} f_0$: the criterion holds exactly when $|1 - \eta a| > 1$, i.e.
-    $\eta > 2/a$, the analytic boundary (tests/test_train.py checks this).
-    """
-    return not math.isfinite(final_loss) or final_loss > initial_loss
-
-
-@dataclass
-class DivergentLR:
-    """What :func:`find_divergent_lr` returns: ``eta_star`` and every ``(lr, diverged)`` it tried, in order."""
-
-    eta_star: float
-    trials: list
-
-
-def find_divergent_lr(diverges, start=1e-4, max_lr=1e8, min_lr=1e-12):
-    r"""The divergent learning rate $\eta^*$: $\eta^*$ does not diverge and $2\eta^*$ does.
-
-    ``diverges(lr) -> bool`` says whether one learning rate diverges (e.g. by :func:`diverged`
-    after a pass of SGD, see :func:`sgd_diverges`). The search, as chapter 14 does it by hand:
-
-    1. powers of 10: from ``start``, multiply by 10 until a learning rate diverges (if ``start``
-       already diverges, divide by 10 until one does not); call the last stable one $\eta_0$;
-    2. powers of 2: double $\eta_0$ while the double does not diverge. The result
-       $\eta^* = 2^j\eta_0$ has been tried and is stable, and $2\eta^*$ has been tried and diverges.
-
-    Raises ValueError if nothing diverges below ``max_lr`` or everything does above ``min_lr``.
-    Every answer of ``diverges`` is cached, so no learning rate is tried twice.
-    """
-    start = check_lr(start)
-    trials, cache = [], {}
-
-    def tried(lr):
-        lr = float(f"{lr:.12g}")  # 1e-4 * 10**3 is 0.10000000000000002; keep the decimal a reader expects
-        if lr not in cache:
-            cache[lr] = bool(diverges(lr))
-            trials.append((lr, cache[lr]))
-        return lr, cache[lr]
-
-    lr, bad = tried(start)
-    if bad:
-        while bad:
-            if lr / 10 < min_lr:
-                raise ValueError(f"find_divergent_lr: every learning rate down to {min_lr:g} diverges")
-            lr, bad = tried(lr / 10)
-    else:
-        while True:
-            if lr * 10 > max_lr:
-                raise ValueError(f"find_divergent_lr: no learning rate up to {max_lr:g} diverges")
-            up, bad = tried(lr * 10)
-            if bad:
-                break
-            lr = up
-    eta = lr
-    while True:
-        double, bad = tried(2 * eta)
-        if bad:
-            return DivergentLR(eta_star=eta, trials=trials)
-        eta = double
-
-
-def sgd_diverges(make_model, X, y, lr, passes=1, batch_size=1, seed=0, reg=0.0):
-    """Whether SGD at ``lr`` diverges by :func:`diverged`: a fresh ``make_model()`` trained ``passes`` passes.
-
-    The training objective is measured before and after. The callable to give
-    :func:`find_divergent_lr` is ``lambda lr: sgd_diverges(make_model, X, y, lr, ...)``.
-    """
-    model = make_model()
-    run = train(model, X, y, lr=lr, passes=passes, batch_size=batch_size, seed=seed, reg=reg)
-    first, last = run.records[0], run.records[-1]
-    return diverged(first["train_loss"] + first["penalty"], last["train_loss"] + last["penalty"])

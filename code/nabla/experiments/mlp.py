@@ -23,7 +23,7 @@ split) come from ``seed`` alone, so every run sees the same images. Records: one
 variant, seed and epoch, with the validation accuracy after every epoch.
 
 The images are standardised with *one* mean and standard deviation, those of the training part
-(:func:`nabla.data.flatten_and_standardize_globally`); the validation part is mapped with the
+(``standardize="global"`` of :func:`nabla.data.split`); the validation part is mapped with the
 same two numbers, as a test set would be. MNIST's test set is not used here.
 
 ``full``: all 60000 training images (54000 to train on, 6000 to validate), width 128, 10
@@ -38,15 +38,16 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from nabla import data, nn, ops, optim, train
-from nabla.experiments import CLASSES, settings_for, split_validation
+from nabla import data, ops, optim, train
+from nabla.experiments._results import Result
+from nabla.experiments._settings import CLASSES, seeded_mlp, settings_for
 
 COMMON = {"dataset": "mnist", "batch_size": 32, "lr": 0.01, "mu": 0.9, "seeds": 3, "seed": 0}
 
 SCALES = {
-    "full": {**COMMON, "fraction": 1.0, "validation": 6000, "width": 128, "passes": 10},
-    "budget": {**COMMON, "fraction": 5000 / 60000, "validation": 1000, "width": 64, "passes": 8},
-    "smoke": {**COMMON, "fraction": 600 / 60000, "validation": 200, "width": 16, "passes": 2, "seeds": 2},
+    "full": {**COMMON, "fraction": 1.0, "validation": 6000, "width": 128, "epochs": 10},
+    "budget": {**COMMON, "fraction": 5000 / 60000, "validation": 1000, "width": 64, "epochs": 8},
+    "smoke": {**COMMON, "fraction": 600 / 60000, "validation": 200, "width": 16, "epochs": 2, "seeds": 2},
 }
 
 ACTIVATIONS = {"relu": ops.relu, "sigmoid": ops.sigmoid}
@@ -66,58 +67,6 @@ VARIANTS = {
 }
 
 
-class MLP(nn.Module):
-    r"""$D \to H_1 \to \dots \to C$: ``nn.Linear`` layers with ``activation`` between them.
-
-    ``sizes = [784, 64, 10]`` is one hidden layer of 64 units: $A = \phi(XW_1 + b_1)$ and the
-    logits $L = AW_2 + b_2$. The same network as ``nabla.nn.MLP``, written out in book/mlp.md.
-    """
-
-    def __init__(self, sizes, activation=ops.relu, rng=None):
-        rng = np.random.default_rng() if rng is None else rng
-        self.layers = [nn.Linear(d, m, rng) for d, m in zip(sizes[:-1], sizes[1:])]
-        self.activation = activation
-
-    def forward(self, X):
-        A = X
-        for layer in self.layers[:-1]:
-            A = self.activation(layer(A))
-        return self.layers[-1](A)  # logits: no activation after the last layer
-
-
-class ResidualMLP(MLP):
-    r"""An :class:`MLP` whose hidden layers after the first add their input to their output.
-
-    $A_1 = \phi(XW_1 + b_1)$, then $A_k = A_{k-1} + \phi(A_{k-1} W_k + b_k)$: the sum needs
-    $A_{k-1}W_k$ to have the shape of $A_{k-1}$, so every hidden layer has the same width H.
-    """
-
-    def __init__(self, sizes, activation=ops.relu, rng=None):
-        if len(set(sizes[1:-1])) != 1:
-            raise ValueError(f"ResidualMLP: a skip connection adds a layer's input to its output, so every hidden layer needs the same width; got {sizes[1:-1]}")
-        super().__init__(sizes, activation, rng)
-
-    def forward(self, X):
-        A = self.activation(self.layers[0](X))
-        for layer in self.layers[1:-1]:
-            A = A + self.activation(layer(A))  # the skip connection: (N, H) + (N, H)
-        return self.layers[-1](A)
-
-
-def initialize(model, init, rng):
-    r"""Set every layer's W and b: ``"glorot"`` leaves ``nn.Linear``'s $U(-a, a)$, $a = \sqrt{6/(D+M)}$;
-    ``"zeros"`` sets everything to 0; ``"normal"`` draws $W_{ij} \sim N(0, 1)$ and sets b = 0."""
-    if init not in ("glorot", "zeros", "normal"):
-        raise ValueError(f"initialize: init must be 'glorot', 'zeros' or 'normal', got {init!r}")
-    for layer in model.layers:
-        if init == "zeros":
-            layer.W.value[...] = 0.0
-        elif init == "normal":
-            layer.W.value[...] = rng.standard_normal(layer.W.shape)
-        layer.b.value[...] = 0.0
-    return model
-
-
 def variant_settings(variant, settings):
     """The full description of one variant: BASE with the variant's changes, and its learning rate."""
     spec = {**BASE, **VARIANTS[variant]}
@@ -128,47 +77,32 @@ def variant_settings(variant, settings):
 
 def make_model(spec, width, seed, D=784):
     """A fresh network for one variant (see :data:`VARIANTS`), initialised from ``seed``."""
-    rng = np.random.default_rng(seed)
     sizes = [D] + [width] * spec["hidden_layers"] + [CLASSES]
-    kind = ResidualMLP if spec["residual"] else MLP
-    return initialize(kind(sizes, ACTIVATIONS[spec["activation"]], rng), spec["init"], rng)
-
-
-def split(images, labels, settings):
-    """``X_train, y_train, X_val, y_val``: a seeded fraction of the images, a seeded validation part held out.
-
-    ``settings["fraction"]`` of the images are kept (:func:`nabla.data.subsample`), then
-    ``settings["validation"]`` of those are held out at random, and both parts are standardised
-    with the training part's one mean and standard deviation (:func:`nabla.experiments.split_validation`).
-    """
-    return split_validation(images, labels, settings, standardize="global")
+    return seeded_mlp(sizes, spec["init"], seed, activation=ACTIVATIONS[spec["activation"]], residual=spec["residual"])
 
 
 def load(settings, root=None):
-    """:func:`split` of the training set of ``settings["dataset"]`` (MNIST), loaded by :func:`nabla.data.load`."""
-    return split(*data.load(data.FOLDERS[settings["dataset"]], train=True, root=root), settings)
+    """The split: a seeded ``fraction`` of MNIST's training set, ``validation`` of it held out, standardised globally."""
+    return data.split(settings["dataset"], settings["fraction"], settings["seed"], hold_out=settings["validation"],
+                      standardize="global", root=root)
 
 
-def train_variant(spec, seed, settings, data, progress=False, description=None):
-    """Train one variant from one seed with :func:`nabla.train.fit`; its :class:`~nabla.train.FitRun`."""
-    X_train, y_train, X_val, y_val = data
-    model = make_model(spec, settings["width"], seed, D=X_train.shape[1])
+def train_variant(spec, seed, settings, split, progress=False, description=None):
+    """Train one variant from one seed with :func:`nabla.train.fit`; its :class:`~nabla.train.Run`."""
+    model = make_model(spec, settings["width"], seed, D=split.X_train.shape[1])
     optimizer = optim.SGD(model.parameters(), lr=spec["lr"], momentum=spec["momentum"])
-    return train.fit(
-        model, optimizer, X_train, y_train, X_val, y_val, epochs=settings["passes"],
-        batch_size=settings["batch_size"], seed=seed, progress=progress, description=description,
-    )
+    return train.fit(model, optimizer, split, epochs=settings["epochs"], batch_size=settings["batch_size"], seed=seed,
+                     progress=progress, description=description)
 
 
-def run(scale="budget", progress=False, root=None, data=None, variants=None, **overrides):
-    """Train every variant from every seed; a dict with ``records``, ``summary``, ``settings``.
+def run(scale="budget", progress=False, root=None, split=None, variants=None, **overrides):
+    """Train every variant from every seed; a :class:`~nabla.experiments.Result`.
 
-    ``records``: one dict per variant, seed and epoch: the keys of :class:`nabla.train.FitRun`'s
-    records plus ``variant``, ``seed``, ``lr``, ``momentum`` and ``diverged``. ``summary``:
-    for each variant, the mean and standard deviation (n - 1 in the denominator) over seeds of
-    the final validation accuracy, and how many runs diverged. ``data`` = (X_train, y_train, X_val, y_val) skips
-    loading MNIST; ``variants`` (a list of names) trains only those; ``overrides`` replace
-    settings (``passes`` is the number of epochs).
+    ``records``: one dict per variant, seed and epoch: the keys of :data:`nabla.train.RECORD_KEYS`
+    plus ``variant``, ``seed``, ``lr``, ``momentum`` and ``diverged``. ``summary``: for each
+    variant, the mean and standard deviation (n - 1 in the denominator) over seeds of the final
+    validation accuracy, and how many runs diverged. ``split`` skips loading MNIST; ``variants``
+    (a list of names) trains only those; ``overrides`` replace settings.
     """
     settings = settings_for(SCALES, scale, overrides)
     names = list(VARIANTS) if variants is None else list(variants)
@@ -176,7 +110,7 @@ def run(scale="budget", progress=False, root=None, data=None, variants=None, **o
         if name not in VARIANTS:
             raise ValueError(f"no variant {name!r}; the variants are {', '.join(VARIANTS)}")
     start = time.perf_counter()
-    data = data if data is not None else load(settings, root)
+    split = split if split is not None else load(settings, root)
     records, summary = [], {}
     # One BLAS thread: the products of a minibatch of 32 are too small for two threads to
     # share, and on a busy machine a second thread costs several times what it saves.
@@ -185,17 +119,47 @@ def run(scale="budget", progress=False, root=None, data=None, variants=None, **o
             spec = variant_settings(name, settings)
             finals, diverged = [], 0
             for seed in range(settings["seed"], settings["seed"] + settings["seeds"]):
-                result = train_variant(spec, seed, settings, data, progress, f"{name}, seed {seed}")
+                result = train_variant(spec, seed, settings, split, progress, f"{name}, seed {seed}")
                 records += [
                     {"variant": name, "seed": seed, "lr": spec["lr"], "momentum": spec["momentum"], "diverged": result.diverged, **r}
                     for r in result.records
                 ]
-                finals.append(result.records[-1]["val_accuracy"])
+                finals.append(result.records[-1]["eval_accuracy"])
                 diverged += result.diverged
             summary[name] = {
-                "final_val_accuracy_mean": float(np.mean(finals)),
-                "final_val_accuracy_std": float(np.std(finals, ddof=1)) if len(finals) > 1 else 0.0,
+                "final_eval_accuracy_mean": float(np.mean(finals)),
+                "final_eval_accuracy_std": float(np.std(finals, ddof=1)) if len(finals) > 1 else 0.0,
                 "diverged": diverged,
             }
-    return {"experiment": "mlp", "scale": scale, "settings": settings, "summary": summary,
-            "records": records, "seconds": time.perf_counter() - start}
+    return Result("mlp", scale, settings, summary, records, time.perf_counter() - start, split.eval_set)
+
+
+# ---- what the chapter reads off the records ----------------------------------------------------
+
+
+def finals(frame, variant, column="eval_accuracy"):
+    """The last epoch's value of ``column`` in each seed's run of ``variant``, as an array (``frame``: the records as a DataFrame)."""
+    rows = frame[frame["variant"] == variant]
+    return rows[rows["epoch"] == rows["epoch"].max()][column].to_numpy()
+
+
+def curve(frame, variant, column="eval_accuracy"):
+    """The mean over seeds of ``column`` at every epoch of ``variant``, as an array."""
+    return frame[frame["variant"] == variant].groupby("epoch")[column].mean().to_numpy()
+
+
+def final_table(frames, variants):
+    """Final validation accuracy (mean and sd over seeds) and training loss of each variant, per scale.
+
+    ``frames``: ``{scale: DataFrame of the records, or None}``; ``variants``: ``{variant: row label}``.
+    """
+    import pandas as pd
+
+    columns = {}
+    for scale, frame in frames.items():
+        if frame is None:
+            continue
+        columns[f"val. accuracy, {scale}"] = [finals(frame, v).mean() for v in variants]
+        columns[f"sd, {scale}"] = [finals(frame, v).std(ddof=1) for v in variants]
+        columns[f"training loss, {scale}"] = [finals(frame, v, "train_loss").mean() for v in variants]
+    return pd.DataFrame(columns, index=list(variants.values())).round(4)

@@ -22,7 +22,9 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from nabla import nn, optim, train
-from nabla.experiments import CLASSES, load_data, settings_for
+from nabla.experiments._results import Result
+from nabla.experiments._settings import CLASSES, settings_for
+from nabla.experiments.width import load
 
 # The chapter's choice: each optimizer's best learning rate of a sweep over 0.0003 ... 0.3 by the
 # training loss after one epoch (book/optimizers.md, "Six optimizers training one network").
@@ -38,49 +40,133 @@ CONFIGURATIONS = {
 COMMON = {"dataset": "fashion_mnist", "width": 64, "batch_size": 32}
 
 SCALES = {
-    "full": {**COMMON, "fraction": 0.25, "test_size": None, "passes": 20, "seeds": [0, 1, 2, 3, 4], "seed": 0},
-    "budget": {**COMMON, "fraction": 0.05, "test_size": 2000, "passes": 5, "seeds": [0], "seed": 0},
-    "smoke": {**COMMON, "fraction": 0.005, "test_size": 200, "passes": 1, "seeds": [0], "seed": 0},
+    "full": {**COMMON, "fraction": 0.25, "test_size": None, "epochs": 20, "seeds": [0, 1, 2, 3, 4], "seed": 0},
+    "budget": {**COMMON, "fraction": 0.05, "test_size": 2000, "epochs": 5, "seeds": [0], "seed": 0},
+    "smoke": {**COMMON, "fraction": 0.005, "test_size": 200, "epochs": 1, "seeds": [0], "seed": 0},
 }
 
 
-def train_one(name, data, width, passes, batch_size, seed, progress=False):
-    """Train a fresh MLP with optimizer ``name`` of :data:`CONFIGURATIONS`; the model and its :class:`nabla.train.FitRun`."""
-    X_train, y_train, X_test, y_test = data
+def train_one(name, split, width, epochs, batch_size, seed, progress=False, **options):
+    """Train a fresh MLP with optimizer ``name`` of :data:`CONFIGURATIONS` (its settings updated by ``options``); the model and its :class:`nabla.train.Run`."""
     optimizer_class, kwargs = CONFIGURATIONS[name]
-    model = nn.MLP([X_train.shape[1], width, CLASSES], rng=np.random.default_rng(seed))
+    model = nn.MLP([split.X_train.shape[1], width, CLASSES], rng=np.random.default_rng(seed))
     run = train.fit(
-        model, optimizer_class(model.parameters(), **kwargs), X_train, y_train, X_test, y_test,
-        epochs=passes, batch_size=batch_size, seed=seed + 1, progress=progress, description=f"{name}, seed {seed}",
+        model, optimizer_class(model.parameters(), **{**kwargs, **options}), split, epochs=epochs,
+        batch_size=batch_size, seed=seed + 1, progress=progress, description=f"{name}, seed {seed}",
     )
     return model, run
 
 
-def run(scale="budget", progress=False, root=None, data=None, **overrides):
-    """Train every optimizer from every seed; a dict with ``records``, ``summary``, ``settings``.
+def per_class_accuracy(model, X, y):
+    """The accuracy on the examples of each class c = 0..9 (None for a class the set lacks)."""
+    predictions = train.logits(model, X).argmax(axis=1)
+    return [float(np.mean(predictions[y == c] == c)) if np.any(y == c) else None for c in range(CLASSES)]
+
+
+def run(scale="budget", progress=False, root=None, split=None, **overrides):
+    """Train every optimizer from every seed; a :class:`~nabla.experiments.Result`.
 
     ``records``: one dict per optimizer, seed and epoch: ``optimizer``, ``seed``, ``lr`` and the
-    keys of :class:`nabla.train.FitRun`'s records, where ``val_*`` is measured on the test set.
-    ``summary``: ``test_accuracy`` {optimizer: [final accuracy per seed]} and ``per_class``
-    {optimizer: [[accuracy of class c for c in 0..9] per seed]} (None for a class the test set lacks). ``data`` = (X_train, y_train,
-    X_test, y_test) skips loading FashionMNIST. ``overrides`` replace settings (``passes=2``).
+    keys of :data:`nabla.train.RECORD_KEYS`, where ``eval_*`` is measured on the test set.
+    ``summary``: ``eval_accuracy`` {optimizer: [final accuracy per seed]} and ``per_class``
+    {optimizer: [[accuracy of class c for c in 0..9] per seed]}. ``split`` skips loading
+    FashionMNIST. ``overrides`` replace settings (``epochs=2``).
     """
     settings = settings_for(SCALES, scale, overrides)
     start = time.perf_counter()
     # The data subset is drawn with `seed`; the runs' initialisations and orders with `seeds`.
-    data = data if data is not None else load_data(settings, root)
-    X_test, y_test = data[2], data[3]
+    split = split if split is not None else load(settings, root)
     records, accuracy, per_class = [], {}, {}
     for name in CONFIGURATIONS:
         for seed in settings["seeds"]:
             with threadpool_limits(limits=1, user_api="blas"):
-                model, fit = train_one(name, data, settings["width"], settings["passes"], settings["batch_size"], seed, progress)
+                model, fit = train_one(name, split, settings["width"], settings["epochs"], settings["batch_size"], seed, progress)
             records += [{"optimizer": name, "seed": seed, "lr": CONFIGURATIONS[name][1]["lr"], **r} for r in fit.records]
-            predictions = train.logits(model, X_test).argmax(axis=1)
-            accuracy.setdefault(name, []).append(float(np.mean(predictions == y_test)))
-            per_class.setdefault(name, []).append(
-                [float(np.mean(predictions[y_test == c] == c)) if np.any(y_test == c) else None for c in range(CLASSES)]
-            )
-    summary = {"test_accuracy": accuracy, "per_class": per_class}
-    return {"experiment": "optimizers", "scale": scale, "settings": settings, "summary": summary,
-            "records": records, "seconds": time.perf_counter() - start}
+            accuracy.setdefault(name, []).append(fit.records[-1]["eval_accuracy"])
+            per_class.setdefault(name, []).append(per_class_accuracy(model, split.X_eval, split.y_eval))
+    summary = {"eval_accuracy": accuracy, "per_class": per_class}
+    return Result("optimizers", scale, settings, summary, records, time.perf_counter() - start, split.eval_set)
+
+
+# ---- what the chapter shows --------------------------------------------------------------------
+
+CLASS_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+
+
+def loss_curves(runs, average=20):
+    """Two panels for runs ``{optimizer: nabla.train.Run}``: the minibatch loss (mean of the last ``average`` steps, log scale), the test loss after every epoch."""
+    from nabla.plotting import white_figure
+
+    fig, (ax_train, ax_test) = white_figure(ncols=2, figsize=(12, 4.2))
+    for name, run in runs.items():
+        losses = np.convolve(run.minibatch_losses, np.ones(average) / average, mode="valid")
+        ax_train.plot(np.arange(average, len(run.minibatch_losses) + 1), losses, label=name)
+        ax_test.plot([r["steps"] for r in run.records], [r["eval_loss"] for r in run.records], "o-", markersize=3, label=name)
+    ax_train.set_title(f"Training: minibatch loss, mean of the last {average} steps")
+    ax_train.set_yscale("log")
+    ax_train.set_yticks([0.2, 0.3, 0.5, 1, 2], labels=["0.2", "0.3", "0.5", "1", "2"])
+    ax_train.set_yticks([], minor=True)
+    start = next(iter(runs.values())).records[0]["eval_loss"]
+    ax_test.set_title(f"Test set, every epoch (from {start:.2f} at step 0, off the chart)")
+    ax_test.set_ylim(0.45, 0.85)
+    for ax in (ax_train, ax_test):
+        ax.set(xlabel="step (minibatch of 32; 94 steps per epoch)", ylabel="mean cross-entropy")
+        ax.grid(alpha=0.3)
+    ax_train.legend()
+    return fig
+
+
+def per_class_bars(per_class, title):
+    """A grouped bar chart of ``per_class`` (a DataFrame: one row per class, one column per optimizer)."""
+    from nabla.plotting import white_figure
+
+    fig, ax = white_figure(figsize=(12, 4.2))
+    width = 0.8 / per_class.shape[1]
+    for k, name in enumerate(per_class):
+        ax.bar(np.arange(len(per_class)) + (k - (per_class.shape[1] - 1) / 2) * width, per_class[name], width, label=name)
+    ax.set_xticks(np.arange(len(per_class)), per_class.index)
+    ax.set_ylim(0, 1.12)
+    ax.set_yticks(np.linspace(0, 1, 6))
+    ax.set(xlabel="class", ylabel="test accuracy after 5 epochs", title=title)
+    ax.legend(ncol=per_class.shape[1], loc="upper center", fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def full_curves(full):
+    """The full run's training and test loss against epoch for every optimizer: mean over seeds, a band from the lowest to the highest."""
+    from nabla.plotting import white_figure
+
+    trained = full[full["epoch"] >= 1]
+    fig, (ax_train, ax_test) = white_figure(ncols=2, figsize=(12, 4.2))
+    for name in CONFIGURATIONS:
+        runs = trained[trained["optimizer"] == name].groupby("epoch")
+        for ax, column in ((ax_train, "train_loss"), (ax_test, "eval_loss")):
+            mean = runs[column].mean()
+            ax.plot(mean.index, mean.values, "o-", markersize=3, label=name)
+            ax.fill_between(mean.index, runs[column].min(), runs[column].max(), alpha=0.2)
+    ax_train.set_yscale("log")
+    ax_train.set_title("Training set (15,000 images)")
+    ax_test.set_title("Test set (10,000 images)")
+    for ax in (ax_train, ax_test):
+        ax.set(xlabel="epoch (469 steps of 32)", ylabel="mean cross-entropy (mean of 5 seeds)")
+        ax.set_xticks([1, 5, 10, 15, 20])
+        ax.grid(alpha=0.3)
+    ax_test.legend()
+    return fig
+
+
+def full_table(full, last=20):
+    """Per optimizer over the seeds of the full run: the final test accuracy (mean, lowest, highest), the lowest and final test loss, the final training loss."""
+    import pandas as pd
+
+    end = full[full["epoch"] == last]
+    accuracy = end.pivot(index="optimizer", columns="seed", values="eval_accuracy")
+    return pd.DataFrame({
+        "test accuracy, mean of 5 seeds": accuracy.mean(axis=1),
+        "lowest of 5 seeds": accuracy.min(axis=1),
+        "highest of 5 seeds": accuracy.max(axis=1),
+        "lowest test loss (mean)": full.groupby(["optimizer", "seed"])["eval_loss"].min().groupby("optimizer").mean(),
+        "test loss at epoch 20 (mean)": end.groupby("optimizer")["eval_loss"].mean(),
+        "training loss at epoch 20 (mean)": end.groupby("optimizer")["train_loss"].mean(),
+    }).loc[list(CONFIGURATIONS)]

@@ -1,10 +1,11 @@
 r"""Width and interpolation (chapter 15, book/width.md).
 
 One hidden layer of width H (784 -> H -> 10, ReLU), weights $10^{-6} z$ with $z \sim N(0, 1)$
-and biases 0, trained by per-example SGD (B = 1) at $\eta^*/2$, where $\eta^*$ is the divergent
-learning rate of width 16 (:func:`nabla.train.find_divergent_lr`). For each width: the four
-curves (training and test loss and accuracy after every pass) and the interpolation pass, the
-first pass with 100 % training accuracy.
+and biases 0 (``nn.init`` scheme ``"tiny"``), trained by per-example SGD (B = 1, passes of n
+draws with replacement, the fused step) at $\eta^*/2$, where $\eta^*$ is the divergent learning
+rate of width 16 (:func:`nabla.lr_search.search_eta_star`). For each width: the four curves
+(training and test loss and accuracy after every pass) and the interpolation epoch, the first
+pass with 100 % training accuracy.
 
 ``full`` is the course material's setting: widths 8, 16, 32, 128, 512 on 12 % of FashionMNIST
 (7200 images), 120 passes, the whole test set. ``budget`` keeps the widths but trains on 2 %
@@ -15,42 +16,52 @@ shows in under a minute.
 from __future__ import annotations
 
 import time
+from functools import partial
 
-from nabla.experiments import interpolation_by, load_data, search_eta_star, settings_for, train_mlp
+from nabla import data, lr_search
+from nabla.experiments._results import Result
+from nabla.experiments._settings import CLASSES, seeded_mlp, settings_for
+from nabla.fastpath import FusedSGD
+from nabla.train import fit
 
 COMMON = {"dataset": "fashion_mnist", "init": "tiny", "batch_size": 1, "search_width": 16, "search_start": 1e-4}
 
 SCALES = {
-    "full": {**COMMON, "widths": [8, 16, 32, 128, 512], "fraction": 0.12, "test_size": None, "passes": 120, "search_passes": 2, "seed": 0},
-    "budget": {**COMMON, "widths": [8, 16, 32, 128, 512], "fraction": 0.02, "test_size": 2000, "passes": 40, "search_passes": 1, "seed": 0},
-    "smoke": {**COMMON, "widths": [8, 32], "fraction": 0.004, "test_size": 200, "passes": 2, "search_passes": 1, "seed": 0},
+    "full": {**COMMON, "widths": [8, 16, 32, 128, 512], "fraction": 0.12, "test_size": None, "epochs": 120, "search_epochs": 2, "seed": 0},
+    "budget": {**COMMON, "widths": [8, 16, 32, 128, 512], "fraction": 0.02, "test_size": 2000, "epochs": 40, "search_epochs": 1, "seed": 0},
+    "smoke": {**COMMON, "widths": [8, 32], "fraction": 0.004, "test_size": 200, "epochs": 2, "search_epochs": 1, "seed": 0},
 }
 
 
-def run(scale="budget", progress=False, root=None, data=None, **overrides):
-    r"""Train every width at $\eta^*/2$ of width 16; a dict with ``records``, ``summary``, ``settings``.
+def load(settings, root=None):
+    """The split: a seeded ``fraction`` of FashionMNIST to train on, standardised per pixel; a seeded ``test_size`` of its test set."""
+    return data.split(settings["dataset"], settings["fraction"], settings["seed"], test_size=settings["test_size"], root=root)
 
-    ``records``: one dict per width and pass, the keys of :class:`nabla.train.TrainingRun`'s
-    records plus ``width`` and ``lr``. ``summary``: ``eta_star``, ``lr`` (= eta_star / 2), the
-    search's ``trials`` [(lr, diverged), ...] and ``interpolation`` {width: pass or None}.
-    ``overrides`` replace settings (e.g. ``passes=5``); ``data`` = (X_train, y_train, X_test,
-    y_test) skips loading FashionMNIST; ``root`` is the data root.
+
+def run(scale="budget", progress=False, root=None, split=None, **overrides):
+    r"""Train every width at $\eta^*/2$ of width 16; a :class:`~nabla.experiments.Result`.
+
+    ``records``: one dict per width and epoch (pass), the keys of :data:`nabla.train.RECORD_KEYS`
+    plus ``width`` and ``lr``. ``summary``: ``eta_star``, ``lr`` (= eta_star / 2), the search's
+    ``trials`` [(lr, diverged), ...] and ``interpolation`` {width: epoch or None}.
+    ``overrides`` replace settings (e.g. ``epochs=5``); ``split`` (a :class:`nabla.data.Split`)
+    skips loading FashionMNIST; ``root`` is the data root.
     """
     settings = settings_for(SCALES, scale, overrides)
     start = time.perf_counter()
-    data = data if data is not None else load_data(settings, root)
-    X_train, y_train = data[:2]
-    search = search_eta_star(settings, settings["search_width"], settings["batch_size"], settings["init"], X_train, y_train)
+    split = split if split is not None else load(settings, root)
+    D, seed = split.X_train.shape[1], settings["seed"]
+    search = lr_search.search_eta_star(
+        partial(seeded_mlp, [D, settings["search_width"], CLASSES], settings["init"], seed), split,
+        settings["batch_size"], settings["search_epochs"], seed, settings["search_start"],
+    )
     lr = search.eta_star / 2
-    records = []
+    records, interpolation = [], {}
     for width in settings["widths"]:
-        result = train_mlp(settings, width, settings["batch_size"], lr, data, progress, f"width {width}")
+        model = seeded_mlp([D, width, CLASSES], settings["init"], seed)
+        result = fit(model, FusedSGD(lr), split, epochs=settings["epochs"], batch_size=settings["batch_size"],
+                     sampling="replacement", seed=seed, progress=progress, description=f"width {width}")
         records += [{"width": width, "lr": lr, **record} for record in result.records]
-    summary = {
-        "eta_star": search.eta_star,
-        "lr": lr,
-        "trials": search.trials,
-        "interpolation": {str(k): v for k, v in interpolation_by(records, "width").items()},
-    }
-    return {"experiment": "width", "scale": scale, "settings": settings, "summary": summary,
-            "records": records, "seconds": time.perf_counter() - start}
+        interpolation[str(width)] = result.interpolation
+    summary = {"eta_star": search.eta_star, "lr": lr, "trials": search.trials, "interpolation": interpolation}
+    return Result("width", scale, settings, summary, records, time.perf_counter() - start, split.eval_set)

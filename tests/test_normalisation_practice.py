@@ -1,25 +1,29 @@
-"""nabla.experiments.normalization: the deep MLP with a norm option, its init scale, and the three studies."""
+"""nabla.experiments.normalisation_practice: the deep MLP with a norm option, its init scale, and the three studies."""
 
 import math
 
 import numpy as np
 import pytest
 
-from nabla import experiments
-from nabla.experiments import normalization
-from nabla.experiments.normalization import DeepMLP, activation_rms
-from nabla.engine import Tensor
+from nabla import Tensor, experiments, nn
+from nabla.experiments import normalisation_practice as normalization
+from nabla.experiments.normalisation_practice import activation_rms
 
-from conftest import noisy_clusters
+from conftest import noisy_split
 
 
 @pytest.fixture(scope="module")
 def tiny_data():
     """Ten noisy class centres in 784 dimensions, so the tests need not load FashionMNIST."""
-    return noisy_clusters(100, 40)
+    return noisy_split(100, 40, eval_set="validation")
 
 
 SIZES = [100, 64, 64, 64, 64, 64, 10]
+
+
+def DeepMLP(sizes, norm=None, init_scale=1.0, rng=None):
+    """The experiment's network: nn.MLP with a norm and He weights times the init scale."""
+    return nn.MLP(sizes, norm=None if norm == "none" else norm, init="he", init_scale=init_scale, rng=rng)
 
 
 def test_layers_and_shapes():
@@ -31,8 +35,12 @@ def test_layers_and_shapes():
     assert len(DeepMLP(SIZES, norm="batch", rng=np.random.default_rng(0)).parameters()) == 22
     with pytest.raises(ValueError, match="norm must be"):
         DeepMLP(SIZES, norm="group")
-    with pytest.raises(ValueError, match="init_scale must be"):
+    with pytest.raises(ValueError, match="scale must be a finite number > 0"):
         DeepMLP(SIZES, init_scale=0.0)
+    settings = {**normalization.SCALES["smoke"], "depth": 6, "width": 64}
+    for norm in ("none", "batch"):
+        ours, theirs = normalization.make_model(settings, norm, 0.5, seed=3, D=100), DeepMLP(SIZES, norm, 0.5, np.random.default_rng(3))
+        assert all(np.array_equal(p.value, q.value) for p, q in zip(ours.parameters(), theirs.parameters()))
 
 
 def test_same_seed_same_weights_whatever_the_norm():
@@ -62,46 +70,45 @@ def test_batch_norm_fixes_the_scale_whatever_s():
 
 
 def test_smoke_run_records_and_summary(tiny_data):
-    result = normalization.run("smoke", data=tiny_data)
-    settings, summary = result["settings"], result["summary"]
-    assert result["experiment"] == "normalization" and set(summary) == {"curves", "init_scale", "batch_size"}
+    result = normalization.run("smoke", split=tiny_data)
+    settings, summary = result.settings, result.summary
+    assert result.experiment == "normalisation_practice" and set(summary) == {"curves", "init_scale", "batch_size"}
     assert set(summary["init_scale"]) == {str(s) for s in settings["init_scales"]}
     assert set(summary["batch_size"]) == {str(B) for B in settings["batch_sizes"]}
     assert set(summary["batch_size"]["2"]) == {"none", "batch", "layer"}
-    first = result["records"][0]
+    first = result.records[0]
     assert {"study", "norm", "init_scale", "batch_size", "lr", "seed", "epoch", "steps", "train_loss",
-            "val_accuracy", "minibatch_loss", "diverged"} <= set(first)
+            "eval_accuracy", "minibatch_loss", "diverged"} <= set(first)
     assert first["epoch"] == 0 and first["minibatch_loss"] is None
-    rows = [r for r in result["records"] if r["study"] == "batch_size" and r["batch_size"] == 16 and r["norm"] == "layer"]
+    rows = [r for r in result.records if r["study"] == "batch_size" and r["batch_size"] == 16 and r["norm"] == "layer"]
     assert rows[-1]["lr"] == 0.01 * 16 / 32 and rows[-1]["steps"] == math.ceil(100 / 16)
 
 
 def test_passes_caps_the_epochs_and_studies_select(tiny_data):
-    result = normalization.run("smoke", data=tiny_data, passes=1, studies=("curves",))
-    assert set(result["summary"]) == {"curves"}
-    assert max(r["epoch"] for r in result["records"]) == 1
+    result = normalization.run("smoke", split=tiny_data, epochs=1, studies=("curves",))
+    assert set(result.summary) == {"curves"}
+    assert max(r["epoch"] for r in result.records) == 1
     with pytest.raises(ValueError, match="unknown studies"):
-        normalization.run("smoke", data=tiny_data, studies=("depth",))
-    with pytest.raises(ValueError, match="unknown setting 'epochs'"):
-        normalization.run("smoke", data=tiny_data, epochs=3)
+        normalization.run("smoke", split=tiny_data, studies=("depth",))
+    with pytest.raises(ValueError, match="unknown setting 'passes'"):
+        normalization.run("smoke", split=tiny_data, passes=3)
 
 
 def test_a_diverging_run_is_recorded_as_diverged(tiny_data):
-    result = normalization.run("smoke", data=tiny_data, studies=("init_scale",), init_scales=[1000.0], depth=6)
-    (outcome,) = result["summary"]["init_scale"]["1000.0"]["none"]
+    result = normalization.run("smoke", split=tiny_data, studies=("init_scale",), init_scales=[1000.0], depth=6)
+    (outcome,) = result.summary["init_scale"]["1000.0"]["none"]
     assert outcome["diverged"] and outcome["train_loss"] is None
-    assert not result["summary"]["init_scale"]["1000.0"]["batch"][0]["diverged"]
+    assert not result.summary["init_scale"]["1000.0"]["batch"][0]["diverged"]
 
 
 def test_a_last_batch_of_one_is_refused_for_batch_norm(tiny_data):
-    X, y, X_val, y_val = tiny_data
     with pytest.raises(ValueError, match="last minibatch of 1"):
-        normalization.train_one(normalization.SCALES["smoke"], "batch", 1.0, 0.01, 3, 1, 0, (X, y, X_val, y_val))
+        normalization.train_one(normalization.SCALES["smoke"], "batch", 1.0, 0.01, 3, 1, 0, tiny_data)
 
 
 def test_discovered_by_the_command_line():
-    assert "normalization" in experiments.NAMES
-    assert experiments.experiment("normalization") is normalization
+    assert "normalisation_practice" in experiments.NAMES
+    assert experiments.experiment("normalisation_practice") is normalization
 
 
 def test_recalibrate_sets_population_statistics_and_batch_statistics_restore():
@@ -127,8 +134,8 @@ def test_recalibrate_sets_population_statistics_and_batch_statistics_restore():
 
 
 def test_batch_norm_runs_of_the_batch_study_are_also_tested_two_other_ways(tiny_data):
-    result = normalization.run("smoke", data=tiny_data, studies=("batch_size",))
+    result = normalization.run("smoke", split=tiny_data, studies=("batch_size",))
     for B in ("2", "16"):
-        (batch,) = result["summary"]["batch_size"][B]["batch"]
-        assert 0 <= batch["val_accuracy_batch_statistics"] <= 1 and 0 <= batch["val_accuracy_recalibrated"] <= 1
-        assert "val_accuracy_recalibrated" not in result["summary"]["batch_size"][B]["layer"][0]
+        (batch,) = result.summary["batch_size"][B]["batch"]
+        assert 0 <= batch["eval_accuracy_batch_statistics"] <= 1 and 0 <= batch["eval_accuracy_recalibrated"] <= 1
+        assert "eval_accuracy_recalibrated" not in result.summary["batch_size"][B]["layer"][0]

@@ -1,0 +1,122 @@
+r"""The divergent learning rate $\eta^*$ of chapter 14 (book/divergent-lr.md), and the sweeps built on it.
+
+$\eta^*$ does not diverge and $2\eta^*$ does; the experiments of chapters 14-16 train at
+$\eta^*/2$. :func:`diverged` is the criterion, :func:`find_divergent_lr` the search (powers of
+10, then powers of 2), :func:`sgd_diverges` the question the search asks of a network
+("does a pass of SGD at this rate make the training loss worse?"), and
+:func:`sweep_batch_sizes` runs the search for each batch size and trains at multiples of its $\eta^*_B$.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from nabla.data import Split
+from nabla.fastpath import FusedSGD, penalty
+from nabla.train import check_lr, fit
+
+
+def diverged(initial_loss, final_loss):
+    r"""The criterion for "this learning rate diverges": the final loss is NaN or infinite, or
+    larger than the initial loss.
+
+    Measured on the training objective, after a fixed small budget (e.g. one pass). For gradient
+    descent on $f(x) = \frac a2 x^2$, $x \leftarrow (1 - \eta a) x$, so after k steps
+    $f_k = (1 - \eta a)^{2k} f_0$: the criterion holds exactly when $|1 - \eta a| > 1$, i.e.
+    $\eta > 2/a$, the analytic boundary (tests/test_lr_search.py checks this).
+    """
+    return not math.isfinite(final_loss) or final_loss > initial_loss
+
+
+@dataclass
+class DivergentLR:
+    """What :func:`find_divergent_lr` returns: ``eta_star`` and every ``(lr, diverged)`` it tried, in order."""
+
+    eta_star: float
+    trials: list
+
+
+def find_divergent_lr(diverges, start=1e-4, max_lr=1e8, min_lr=1e-12):
+    r"""The divergent learning rate $\eta^*$: $\eta^*$ does not diverge and $2\eta^*$ does.
+
+    ``diverges(lr) -> bool`` says whether one learning rate diverges (e.g. by :func:`diverged`
+    after a pass of SGD, see :func:`sgd_diverges`). The search, as chapter 14 does it by hand:
+
+    1. powers of 10: from ``start``, multiply by 10 until a learning rate diverges (if ``start``
+       already diverges, divide by 10 until one does not); call the last stable one $\eta_0$;
+    2. powers of 2: double $\eta_0$ while the double does not diverge. The result
+       $\eta^* = 2^j\eta_0$ has been tried and is stable, and $2\eta^*$ has been tried and diverges.
+
+    Raises ValueError if nothing diverges below ``max_lr`` or everything does above ``min_lr``.
+    Every answer of ``diverges`` is cached, so no learning rate is tried twice.
+    """
+    start = check_lr(start)
+    trials, cache = [], {}
+
+    def tried(lr):
+        lr = float(f"{lr:.12g}")  # 1e-4 * 10**3 is 0.10000000000000002; keep the decimal a reader expects
+        if lr not in cache:
+            cache[lr] = bool(diverges(lr))
+            trials.append((lr, cache[lr]))
+        return lr, cache[lr]
+
+    lr, bad = tried(start)
+    if bad:
+        while bad:
+            if lr / 10 < min_lr:
+                raise ValueError(f"find_divergent_lr: every learning rate down to {min_lr:g} diverges")
+            lr, bad = tried(lr / 10)
+    else:
+        while True:
+            if lr * 10 > max_lr:
+                raise ValueError(f"find_divergent_lr: no learning rate up to {max_lr:g} diverges")
+            up, bad = tried(lr * 10)
+            if bad:
+                break
+            lr = up
+    eta = lr
+    while True:
+        double, bad = tried(2 * eta)
+        if bad:
+            return DivergentLR(eta_star=eta, trials=trials)
+        eta = double
+
+
+def sgd_diverges(make_model, split, lr, epochs=1, batch_size=1, seed=0, reg=0.0):
+    r"""Whether SGD at ``lr`` diverges by :func:`diverged`: a fresh ``make_model()`` trained ``epochs`` passes.
+
+    The passes are :func:`nabla.train.fit`'s with ``sampling="replacement"`` and the fused step
+    (:class:`nabla.fastpath.FusedSGD`, a one-hidden-layer ReLU MLP), on the training part of
+    ``split`` only; the training objective (mean cross-entropy + $\frac\lambda2\sum_W\lVert W\rVert^2$)
+    is measured before and after. The callable to give :func:`find_divergent_lr` is
+    ``lambda lr: sgd_diverges(make_model, split, lr, ...)``.
+    """
+    model = make_model()
+    before = penalty(model, reg)
+    run = fit(model, FusedSGD(lr, reg), Split(split.X_train, split.y_train), epochs=epochs, batch_size=batch_size,
+              sampling="replacement", seed=seed)
+    return diverged(run.records[0]["train_loss"] + before, run.records[-1]["train_loss"] + penalty(model, reg))
+
+
+def search_eta_star(make_model, split, batch_size=1, epochs=1, seed=0, start=1e-4):
+    r""":func:`find_divergent_lr` for the networks ``make_model()`` makes, by :func:`sgd_diverges` with batches of ``batch_size``."""
+    return find_divergent_lr(lambda lr: sgd_diverges(make_model, split, lr, epochs, batch_size, seed), start=start)
+
+
+def sweep_batch_sizes(make_model, split, batch_sizes, factors, *, epochs, search_epochs=1, seed=0, start=1e-4,
+                      progress=False):
+    r"""For each batch size B: search $\eta^*_B$ (:func:`search_eta_star`), then train a fresh
+    ``make_model()`` at each of ``factors`` x $\eta^*_B$ for ``epochs`` passes; yields ``(B, search, factor, lr, run)``.
+
+    The shared loop of the divergent learning rate (factors 1/2, 1, 2) and minibatching (1/2):
+    every run is :func:`nabla.train.fit` with the fused step and ``sampling="replacement"``,
+    measured on ``split``'s evaluation set.
+    """
+    for B in batch_sizes:
+        search = search_eta_star(make_model, split, B, search_epochs, seed, start)
+        for factor in factors:
+            lr = factor * search.eta_star
+            run = fit(make_model(), FusedSGD(lr), split, epochs=epochs, batch_size=B, sampling="replacement", seed=seed,
+                      progress=progress, description=f"B = {B}, {factor} eta*")
+            yield B, search, factor, lr, run
