@@ -249,6 +249,65 @@ def draw_graph(tensor, ax=None):
     return fig
 
 
+# ---- the PyTorch experiments' figures (book/augmentation.md, book/pytorch-apis.md) -------
+
+
+def image_grid(rows, row_labels=(), column_titles=(), title=None):
+    """Grey-scale images in a grid on a white figure: ``rows[i][j]``, (H, W) in [0, 1], in row i, column j; ``(fig, axes)``."""
+    n_rows, n_cols = len(rows), len(rows[0])
+    fig, axes = white_figure(nrows=n_rows, ncols=n_cols, figsize=(1.1 * n_cols, 1.1 * n_rows + 0.3), squeeze=False)
+    for ax, image in zip(axes.flat, (image for row in rows for image in row)):
+        ax.imshow(np.asarray(image), cmap="gray", vmin=0, vmax=1)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax, label in zip(axes[:, 0], row_labels):
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+    for ax, text in zip(axes[0], column_titles):
+        ax.set_title(text, fontsize=9)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig, axes
+
+
+def lines_by(ax, rows, x, y, by, styles=None, labels=None, **kwargs):
+    """On ``ax``, one line of ``y`` against ``x`` per value of ``by``, from ``rows`` (dicts, e.g. an experiment's records).
+
+    The values of ``by`` come in the order they first appear. ``styles`` maps a value to keyword
+    arguments of ``ax.plot`` (colour, line style, marker), ``labels`` to its legend entry (the
+    value itself by default); ``kwargs`` go to every line. Rows whose ``y`` is None or NaN are left
+    out, so a measurement made only every few epochs is a line through the epochs that have it.
+    The axes get a light grid.
+    """
+    groups = {}
+    for row in rows:
+        if row[y] is not None and not np.isnan(row[y]):
+            groups.setdefault(row[by], []).append((row[x], row[y]))
+    for value, points in groups.items():
+        xs, ys = zip(*points)
+        ax.plot(xs, ys, label=(labels or {}).get(value, value), **{**kwargs, **(styles or {}).get(value, {})})
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def points_by(ax, rows, x, y, colour, marker, label=None, markers="os^vD<>"):
+    """On ``ax``, a point at (``x``, ``y``) for every row, its colour by the row's ``colour`` key and its marker by ``marker``.
+
+    One legend entry per (colour, marker) pair, e.g. per learning rate and batch size, written by
+    ``label(colour value, marker value)``; both keys' values are taken in sorted order. The axes
+    get a light grid.
+    """
+    label = label or (lambda c, m: f"{colour} = {c:g}, {marker} = {m:g}")
+    colours = {value: f"C{k}" for k, value in enumerate(sorted({row[colour] for row in rows}))}
+    shapes = {value: markers[k] for k, value in enumerate(sorted({row[marker] for row in rows}))}
+    for c in colours:
+        for m in shapes:
+            points = [(row[x], row[y]) for row in rows if row[colour] == c and row[marker] == m]
+            if points:
+                ax.plot(*zip(*points), shapes[m], color=colours[c], markersize=7, label=label(c, m))
+    ax.grid(alpha=0.3)
+    return ax
+
+
 # ---- the nabla training chapters' figures (book/mlp.md to book/regularisation.md) ---------
 
 

@@ -2,13 +2,14 @@ r"""Data augmentation (chapter 20, book/augmentation.md).
 
 A small CNN (conv 5x5, 16 filters -> ReLU -> max pool 2x2 -> conv 5x5, 32 filters -> ReLU ->
 max pool 2x2 -> linear to 10 classes; no padding, PyTorch's default initialisation) trained
-in PyTorch, in float32, by plain SGD with minibatches of B = 16 and learning rate 0.04. Each
-pass visits every training image once, in an order drawn from a seeded ``torch.Generator``.
+in PyTorch, in float32, by plain SGD with minibatches of B = 16 and learning rate 0.04, in
+epochs that visit every training image once (:func:`nabla.experiments._torch.fit_torch`).
 
 The augmentation is ``torchvision.transforms.v2``: ``RandomResizedCrop(28, scale=(0.75, 1))``
 then ``RandomRotation(10)``, drawn afresh for every image, applied to the raw image in [0, 1]
-(so that the pixels the rotation brings in are black, like the background) and followed by the
-normalisation $(x - \mu) / \sigma$ with the training images' pixel mean and standard deviation.
+(so that the pixels the rotation brings in are black, like the background). The network's
+first layer then normalises, $(x - \mu) / \sigma$ with the training images' pixel mean and
+standard deviation (:class:`~nabla.experiments._torch.Normalize`).
 
 Four settings, from two trainings:
 
@@ -21,17 +22,17 @@ train time      augmented             the clean test image
 both            augmented             majority vote over T = 8 augmented copies
 ==============  ====================  ===================================================
 
-A training stops after ``passes`` passes or at the first pass after which it classifies every
+A training stops after ``epochs`` epochs or at the first epoch after which it classifies every
 clean training image correctly (it has *interpolated* the training set), whichever comes first.
-After every pass it records the loss and accuracy on the clean training and test sets; every
-``tta_every`` passes, and at its last pass, the test accuracy with test-time augmentation (TTA),
+After every epoch it records the loss and accuracy on the clean training and test sets; every
+``tta_every`` epochs, and at its last, the test accuracy with test-time augmentation (TTA),
 which costs T forward passes per test image. The T augmented copies of each test image are drawn
 once per run, from the seed, and shared by both trainings, so the two TTA curves vote over
 exactly the same images.
 
 ``full`` is the course material's setting: 12 % of FashionMNIST (7200 images), the whole test
-set, up to 100 passes, TTA every 10 passes. ``budget`` trains on 2 % (1200 images) for up to 15
-passes (TTA every 5) and tests on 1000 images, so that the chapter executes in under a minute.
+set, up to 100 epochs, TTA every 10. ``budget`` trains on 2 % (1200 images) for up to 15
+epochs (TTA every 5) and tests on 1000 images, so that the chapter executes in under a minute.
 """
 
 from __future__ import annotations
@@ -39,13 +40,15 @@ from __future__ import annotations
 import math
 import time
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from nabla import data as datasets
-from nabla.experiments import CLASSES, evaluate_torch, settings_for
+from nabla import data
+from nabla.experiments._results import Result
+from nabla.experiments._settings import CLASSES, settings_for
+from nabla.experiments._torch import Normalize, as_torch, fit_torch, pixel_statistics, torch_session, transform_each
+from nabla.train import interpolation_epoch
 
 COMMON = {
     "dataset": "fashion_mnist",
@@ -55,27 +58,23 @@ COMMON = {
     "crop_scale": [0.75, 1.0],  # RandomResizedCrop keeps 75 % to 100 % of the image's area
     "degrees": 10,  # RandomRotation by an angle uniform in [-10, 10] degrees
     "stop_at_interpolation": True,
-    # One intra-op thread. The work comes in small pieces (one image at a time for the
-    # augmentations, 16 images per SGD step), where a second thread gains little on an idle
-    # machine and costs a great deal on a busy one: torch's OpenMP threads wait for each other by
-    # spinning, and with the other core taken the smoke run took 25-40 s on two threads, 2.5 s on one.
-    "threads": 1,
+    "threads": 1,  # see nabla.experiments._torch.torch_session
 }
 
 SCALES = {
-    "full": {**COMMON, "fraction": 0.12, "test_size": None, "passes": 100, "tta_every": 10, "seed": 0},
-    "budget": {**COMMON, "fraction": 0.02, "test_size": 1000, "passes": 15, "tta_every": 5, "seed": 0},
-    "smoke": {**COMMON, "fraction": 0.002, "test_size": 100, "passes": 2, "tta_every": 1, "seed": 0},
+    "full": {**COMMON, "fraction": 0.12, "test_size": None, "epochs": 100, "tta_every": 10, "seed": 0},
+    "budget": {**COMMON, "fraction": 0.02, "test_size": 1000, "epochs": 15, "tta_every": 5, "seed": 0},
+    "smoke": {**COMMON, "fraction": 0.002, "test_size": 100, "epochs": 2, "tta_every": 1, "seed": 0},
 }
 
-# The four settings: (which training, which test accuracy column).
+# The four settings: (which training, which accuracy column of its records).
 SETTINGS = {
-    "neither": ("plain", "test_accuracy"),
-    "test time": ("plain", "test_accuracy_tta"),
-    "train time": ("augmented", "test_accuracy"),
-    "both": ("augmented", "test_accuracy_tta"),
+    "neither": ("plain", "eval_accuracy"),
+    "test time": ("plain", "eval_accuracy_tta"),
+    "train time": ("augmented", "eval_accuracy"),
+    "both": ("augmented", "eval_accuracy_tta"),
 }
-TRAININGS = {"plain": False, "augmented": True}  # name: whether the training images are augmented
+TRAININGS = ("plain", "augmented")
 
 
 def make_cnn():
@@ -110,19 +109,6 @@ def make_augment(crop_scale=(0.75, 1.0), degrees=10):
     return v2.Compose([v2.RandomResizedCrop(28, scale=tuple(crop_scale)), v2.RandomRotation(degrees)])
 
 
-def augment_images(images, augment):
-    """Every image of ``images`` (N, 1, 28, 28) augmented on its own: new parameters for each.
-
-    (A v2 transform called on a whole batch would draw one crop and one angle for all of it.)
-    """
-    return torch.stack([augment(image) for image in images])
-
-
-def pass_seed(seed, p):
-    """The torch seed of pass ``p``'s augmentations: the same for a pass whatever ran before it."""
-    return int(np.random.SeedSequence([seed, p]).generate_state(1)[0])
-
-
 def tta_copies(images, augment, T, seed):
     """``T`` augmented copies of every image of ``images`` (N, 1, 28, 28): shape (T, N, 1, 28, 28).
 
@@ -135,7 +121,7 @@ def tta_copies(images, augment, T, seed):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for t in range(T):
-            copies[t] = augment_images(images, augment)
+            copies[t] = transform_each(augment, images)
     return copies
 
 
@@ -159,185 +145,136 @@ def majority_vote(probabilities):
     return (votes + P.sum(dim=0) / (T + 1)).argmax(dim=1)
 
 
-def normalise(images, mean, std):
-    """(images - mean) / std: the normalisation, after any augmentation."""
-    return (images - mean) / std
-
-
-def evaluate(model, X, y, chunk=250):
-    """Mean cross-entropy and accuracy of ``model`` on normalised images X (N, 1, 28, 28), labels y."""
-    return evaluate_torch(model, X, y, chunk)
-
-
 @torch.inference_mode()
 def tta_accuracy(model, copies, y, chunk=250):
-    """Accuracy of the majority vote (:func:`majority_vote`) over normalised copies (T, N, 1, 28, 28)."""
+    """Accuracy of the majority vote (:func:`majority_vote`) over the copies (T, N, 1, 28, 28) of N images."""
     model.eval()
     T, N = copies.shape[:2]
-    P = torch.cat([F.softmax(model(copies[:, s : s + chunk].reshape(-1, 1, 28, 28)), dim=1).reshape(T, -1, CLASSES)
+    P = torch.cat([F.softmax(model(copies[:, s : s + chunk].reshape(-1, *copies.shape[2:])), dim=1).reshape(T, -1, CLASSES)
                    for s in range(0, N, chunk)], dim=1)
     return (majority_vote(P) == y).double().mean().item()
 
 
-def load_images(settings, root=None):
-    """``train_images, train_labels, test_images, test_labels``: uint8 (n, 28, 28) and int64 (n,).
+def load(settings, root=None):
+    """The run's :class:`nabla.data.Split`: raw images (n, 1, 28, 28) in [0, 1], normalised later by the network.
 
-    A seeded ``fraction`` of FashionMNIST's training set (:func:`nabla.data.subsample`) and, if
-    ``test_size`` is not None, a seeded random subset of its test set.
+    A seeded ``fraction`` of FashionMNIST's training set and, if ``test_size`` is not None, a
+    seeded random subset of its test set (``eval_set`` "test").
     """
-    if settings["dataset"] != "fashion_mnist":
-        raise ValueError(f"augmentation: the data set is fashion_mnist, got {settings['dataset']!r}")
-    train_images, train_labels = datasets.subsample(*datasets.load_fashion_mnist(True, root), settings["fraction"], settings["seed"])
-    test_images, test_labels = datasets.load_fashion_mnist(False, root)
-    if settings.get("test_size"):
-        rows = np.sort(np.random.default_rng(settings["seed"]).choice(len(test_images), settings["test_size"], replace=False))
-        test_images, test_labels = test_images[rows], test_labels[rows]
-    return train_images, train_labels, test_images, test_labels
+    return data.split(settings["dataset"], settings["fraction"], settings["seed"], standardize="none",
+                      test_size=settings["test_size"], root=root, images=True)
 
 
-def as_tensors(data):
-    """uint8 images (n, 28, 28) and labels (n,), twice, as float32 (n, 1, 28, 28) in [0, 1] and int64 tensors."""
-    if len(data) != 4:
-        raise ValueError(f"augmentation: data must be (train_images, train_labels, test_images, test_labels), got {len(data)} items")
-    out = []
-    for name, images, labels in (("train", data[0], data[1]), ("test", data[2], data[3])):
-        images, labels = np.asarray(images), np.asarray(labels)
-        if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:
-            raise ValueError(f"augmentation: {name} images must be uint8 of shape (n, 28, 28), got {images.dtype} {images.shape}")
-        if labels.shape != (len(images),):
-            raise ValueError(f"augmentation: {len(images)} {name} images but labels of shape {labels.shape}")
-        if len(images) == 0 or labels.min() < 0 or labels.max() >= CLASSES:
-            raise ValueError(f"augmentation: {name} set must be non-empty with labels in 0..{CLASSES - 1}")
-        out += [torch.from_numpy(images).float().div(255).unsqueeze(1), torch.from_numpy(labels.astype(np.int64))]
-    return out
-
-
-def train_cnn(settings, augmented, tensors, copies, mean, std, progress=False, description=None):
-    """Train a fresh CNN, with or without augmentation; its per-pass records.
+def train_cnn(settings, training, split, copies, mean, std, progress=False):
+    """Train a fresh CNN, ``training`` "plain" or "augmented"; its records, one per epoch.
 
     Both trainings start from the same weights (``torch.manual_seed(seed)`` before
-    :func:`make_cnn`) and visit the images in the same order (a ``torch.Generator`` seeded
-    with ``seed``), so augmentation is the only difference between them. ``copies``: the
-    normalised TTA copies of the test images, (T, N, 1, 28, 28).
+    :func:`make_cnn`) and visit the images in the same order (the same seed for
+    :func:`~nabla.experiments._torch.fit_torch`), so augmentation is the only difference between
+    them. To the loop's record of each epoch it adds ``batch_loss`` (the mean loss of the
+    minibatches it stepped on, augmented or not) and ``eval_accuracy_tta``, the vote over
+    ``copies`` (NaN on the epochs without one).
     """
-    from tqdm import tqdm  # here, as in nabla.train: tqdm.auto would warn in a kernel without ipywidgets
-
-    X_train, y_train, X_test, y_test = tensors
-    X_train_clean, X_test_clean = normalise(X_train, mean, std), normalise(X_test, mean, std)
-    augment = make_augment(settings["crop_scale"], settings["degrees"]) if augmented else None
-    n, B, seed, passes = len(X_train), settings["batch_size"], settings["seed"], settings["passes"]
-    updates_per_pass = math.ceil(n / B)
-
-    torch.manual_seed(seed)
-    model = make_cnn()
+    torch.manual_seed(settings["seed"])
+    model = nn.Sequential(Normalize(mean, std), make_cnn())  # the network normalises after any augmentation
     optimizer = torch.optim.SGD(model.parameters(), lr=settings["lr"])
-    order = torch.Generator().manual_seed(seed)
-    records, start = [], time.perf_counter()
+    augment = make_augment(settings["crop_scale"], settings["degrees"]) if training == "augmented" else None
 
-    def record(p, batch_loss):
-        """Evaluate after pass p; True if it is the training's last pass."""
-        train_loss, train_accuracy = evaluate(model, X_train_clean, y_train)
-        test_loss, test_accuracy = evaluate(model, X_test_clean, y_test)
-        interpolated = settings["stop_at_interpolation"] and train_accuracy == 1.0
-        last = p == passes or interpolated or not math.isfinite(train_loss)
-        tta = tta_accuracy(model, copies, y_test) if p % settings["tta_every"] == 0 or last else math.nan
-        records.append({
-            "training": "augmented" if augmented else "plain",
-            "pass": p,
-            "updates": p * updates_per_pass,
-            "batch_loss": batch_loss,  # mean loss of the minibatches SGD stepped on (augmented or not)
-            "train_loss": train_loss,  # these two: on the clean training images
-            "train_accuracy": train_accuracy,
-            "test_loss": test_loss,
-            "test_accuracy": test_accuracy,
-            "test_accuracy_tta": tta,
-            "seconds": time.perf_counter() - start,
-        })
-        return last
+    def vote(model, record, batch_loss, last):
+        due = record["epoch"] % settings["tta_every"] == 0 or last
+        record.update(batch_loss=batch_loss, eval_accuracy_tta=tta_accuracy(model, copies, split.y_eval) if due else math.nan)
 
-    p, done = 0, record(0, math.nan)
-    with tqdm(total=passes, desc=description, unit="pass", disable=not progress, leave=False) as bar:
-        while not done:
-            p += 1
-            torch.manual_seed(pass_seed(seed, p))  # the augmentations of pass p
-            model.train()
-            total = 0.0
-            for batch in torch.randperm(n, generator=order).split(B):
-                images = augment_images(X_train[batch], augment) if augmented else X_train[batch]
-                loss = F.cross_entropy(model(normalise(images, mean, std)), y_train[batch])
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                total += loss.item() * len(batch)
-            done = record(p, total / n)
-            bar.update()
-            bar.set_postfix(acc=f"{records[-1]['train_accuracy']:.4f}", test=f"{records[-1]['test_accuracy']:.4f}")
-    return records
-
-
-def interpolation(records):
-    """The first pass (>= 1) after which every clean training image is classified right, or None."""
-    return next((r["pass"] for r in records if r["pass"] >= 1 and r["train_accuracy"] == 1.0), None)
+    records = fit_torch(
+        model, optimizer, split, epochs=settings["epochs"], batch_size=settings["batch_size"], seed=settings["seed"],
+        transform=augment, stop_at_interpolation=settings["stop_at_interpolation"], on_epoch=vote, chunk=250,
+        progress=progress, description=f"{training} training",
+    )
+    return [{"training": training, **record} for record in records]
 
 
 def four_settings(records):
-    """The test accuracy of the four settings: rows {"setting", "pass", "test_accuracy"}, where measured."""
-    rows = []
-    for setting, (training, column) in SETTINGS.items():
-        rows += [{"setting": setting, "pass": r["pass"], "test_accuracy": r[column]}
-                 for r in records if r["training"] == training and r[column] is not None and not math.isnan(r[column])]
-    return rows
+    """The test accuracy of the four settings: rows {"setting", "epoch", "accuracy"}, where measured."""
+    return [{"setting": setting, "epoch": r["epoch"], "accuracy": r[column]}
+            for setting, (training, column) in SETTINGS.items()
+            for r in records if r["training"] == training and r[column] is not None and not math.isnan(r[column])]
 
 
 def final_accuracies(records):
-    """{setting: test accuracy at the last pass of its training} for the four settings."""
-    final = {}
-    for setting, (training, column) in SETTINGS.items():
-        final[setting] = [r for r in records if r["training"] == training][-1][column]
-    return final
+    """{setting: test accuracy at the last epoch of its training} for the four settings."""
+    return {setting: [r for r in records if r["training"] == training][-1][column] for setting, (training, column) in SETTINGS.items()}
 
 
-def run(scale="budget", progress=False, root=None, data=None, **overrides):
-    r"""Train the CNN without and with augmentation; a dict with ``records``, ``summary``, ``settings``.
+def check_images(split):
+    """A ValueError unless the split holds one-channel 28 x 28 images and labels 0..9, as many as images."""
+    for name, X, y in (("train", split.X_train, split.y_train), (split.eval_set, split.X_eval, split.y_eval)):
+        if tuple(X.shape[1:]) != (1, 28, 28) or len(X) == 0:
+            raise ValueError(f"augmentation: {name} images must have shape (n, 1, 28, 28), n > 0, got {tuple(X.shape)}")
+        if tuple(y.shape) != (len(X),) or y.min() < 0 or y.max() >= CLASSES:
+            raise ValueError(f"augmentation: {len(X)} {name} images need as many labels in 0..{CLASSES - 1}, got shape {tuple(y.shape)}")
 
-    ``records``: one dict per training (``"plain"``, ``"augmented"``) and pass, with the clean
-    training and test loss and accuracy, ``batch_loss`` (the mean loss of the minibatches the
-    pass stepped on) and ``test_accuracy_tta`` (NaN on the passes without a TTA evaluation).
-    ``summary``: ``final`` {setting: final test accuracy} for the four settings, the passes each
-    training ran, their ``interpolation`` passes (or None), and the normalisation's ``mean``
-    and ``std``. ``data`` = (train_images, train_labels, test_images, test_labels), uint8
-    (n, 28, 28) and int (n,), skips loading FashionMNIST; ``root`` is the data root.
-    ``overrides`` replace settings (e.g. ``passes=5``).
+
+def run(scale="budget", progress=False, root=None, split=None, **overrides):
+    r"""Train the CNN without and with augmentation; a :class:`~nabla.experiments.Result`.
+
+    ``records``: one dict per training (``"plain"``, ``"augmented"``) and epoch, the loop's
+    record (:func:`~nabla.experiments._torch.fit_torch`: the clean training and test loss and
+    accuracy, ``eval_*`` on the test set) with ``batch_loss`` and ``eval_accuracy_tta`` (NaN on
+    the epochs without a TTA evaluation). ``summary``: ``final`` {setting: final test accuracy}
+    for the four settings, the epochs each training ran, their ``interpolation`` epochs (or
+    None), and the normalisation's ``mean`` and ``std``. ``split``, a
+    :class:`nabla.data.Split` of raw images (n, 1, 28, 28) in [0, 1], replaces loading
+    FashionMNIST; ``root`` is the data root. ``overrides`` replace settings (e.g. ``epochs=5``).
     """
     settings = settings_for(SCALES, scale, overrides)
-    for key in ("passes", "tta_every", "T", "batch_size", "threads"):
-        if not isinstance(settings[key], int) or settings[key] < (0 if key == "passes" else 1):
-            raise ValueError(f"augmentation: {key} must be a {'non-negative' if key == 'passes' else 'positive'} int, got {settings[key]!r}")
+    if settings["tta_every"] < 1:  # the types are checked by settings_for, the batch size by fit_torch, T by tta_copies
+        raise ValueError(f"augmentation: tta_every must be a positive int, got {settings['tta_every']!r}")
     start = time.perf_counter()
-    tensors = as_tensors(data if data is not None else load_images(settings, root))
-    X_train, y_train, X_test, y_test = tensors
-    # One mean and one standard deviation over all pixels of the clean training images.
-    mean, std = X_train.mean().item(), X_train.std().item()
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(settings["threads"])
-    try:
-        with torch.random.fork_rng(devices=[]):  # leave the caller's torch random state alone
-            augment = make_augment(settings["crop_scale"], settings["degrees"])
-            copies = tta_copies(X_test, augment, settings["T"], settings["seed"]).sub_(mean).div_(std)  # normalise(), in place
-            records = []
-            for name, augmented in TRAININGS.items():
-                records += train_cnn(settings, augmented, tensors, copies, mean, std, progress, f"{name} training")
-    finally:
-        torch.set_num_threads(threads)
-
+    split = as_torch(split if split is not None else load(settings, root))
+    check_images(split)
+    mean, std = pixel_statistics(split.X_train)  # of the clean training images
+    with torch_session(settings["threads"]):
+        augment = make_augment(settings["crop_scale"], settings["degrees"])
+        copies = tta_copies(split.X_eval, augment, settings["T"], settings["seed"])
+        records = [r for training in TRAININGS for r in train_cnn(settings, training, split, copies, mean, std, progress)]
     by_training = {name: [r for r in records if r["training"] == name] for name in TRAININGS}
     summary = {
         "final": final_accuracies(records),
-        "passes_run": {name: rows[-1]["pass"] for name, rows in by_training.items()},
-        "interpolation": {name: interpolation(rows) for name, rows in by_training.items()},
+        "epochs_run": {name: rows[-1]["epoch"] for name, rows in by_training.items()},
+        "interpolation": {name: interpolation_epoch(rows) for name, rows in by_training.items()},
         "mean": mean,
         "std": std,
     }
-    return {"experiment": "augmentation", "scale": scale, "settings": settings, "summary": summary,
-            "records": records, "seconds": time.perf_counter() - start}
+    return Result("augmentation", scale, settings, summary, records, time.perf_counter() - start, split.eval_set)
+
+
+# ---- the chapter's tables ----------------------------------------------------------------
+
+
+def settings_table(result):
+    """The final accuracy of the four settings of a :class:`~nabla.experiments.Result`, as a ``pandas.DataFrame``."""
+    import pandas as pd  # here: the package does not need pandas to run an experiment
+
+    summary, measured = result.summary, result.eval_set
+    rows = {setting: {"training": training, f"{measured} image": "clean" if column == "eval_accuracy" else f"vote of {result.settings['T']} copies",
+                      "epochs": summary["epochs_run"][training], f"{measured} accuracy": summary["final"][setting]}
+            for setting, (training, column) in SETTINGS.items()}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("augmentation at")
+
+
+def training_table(result):
+    """What each training of a :class:`~nabla.experiments.Result` did with its training images, as a ``pandas.DataFrame``."""
+    import pandas as pd
+
+    rows, measured = {}, result.eval_set
+    for training in TRAININGS:
+        runs = [r for r in result.records if r["training"] == training]
+        interpolated = result.summary["interpolation"][training]
+        rows[training] = {
+            "epochs": runs[-1]["epoch"],
+            "interpolated after epoch": "never" if interpolated is None else interpolated,
+            "final training accuracy": runs[-1]["train_accuracy"],
+            f"final {measured} accuracy": runs[-1]["eval_accuracy"],
+            f"final {measured} loss": runs[-1]["eval_loss"],
+            f"lowest {measured} loss": min(r["eval_loss"] for r in runs),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("training")

@@ -1,0 +1,224 @@
+r"""A small hyperparameter study in PyTorch (chapter 21, book/pytorch-apis.md).
+
+The two-layer net of chapter 21, ``Flatten -> Linear(784, H) -> ReLU -> Linear(H, 10)`` written
+with ``nn.Sequential`` (:func:`two_layer_sequential`, PyTorch's default initialisation) after a
+:class:`~nabla.experiments._torch.Normalize` layer, trained by plain SGD (``torch.optim.SGD``, no
+momentum, no weight decay) on the mean cross-entropy, over a grid of
+
+* batch size B, the ``batch_sizes``;
+* number of epochs E, the ``grid_epochs``;
+* learning rate $\eta$, the ``lrs``.
+
+The data (:func:`load`): a seeded ``fraction`` of FashionMNIST's training set, of which a seeded
+``hold_out`` fraction is held out as the validation set (:func:`nabla.data.split`), and the
+test set. The images come as pixels / 255, what ``transforms.ToTensor()`` gives, and the
+network's first layer does what ``transforms.Normalize((mean,), (std,))`` does, with the mean
+and standard deviation of the training part's pixels. Every run starts from the same weights
+(``torch.manual_seed(seed)``) and, for a given B, sees the same batches in the same order
+(:func:`~nabla.experiments._torch.fit_torch`, seeded).
+
+The epochs axis costs nothing extra. With a constant learning rate, the first E epochs of a
+longer run *are* an E-epoch run: same initial weights, same batches, same updates (a schedule
+that depends on the total length would break this; there is none here). So each (B, lr) is
+trained once, for ``epochs`` = max(grid_epochs) epochs, and read at every E of the grid; the
+test in tests/test_pytorch_apis.py checks that a separate E-epoch run gives the same numbers.
+
+After every epoch the run records loss and accuracy on the whole training part and on the
+validation part (``eval_*``). The best cell of the grid is the one with the highest validation
+accuracy; only its weights ever see the test set, once, at the end.
+
+``full``: the whole training set (54000 for training, 6000 for validation), B in {32, 64, 128},
+E in {5, 10}, lr in {0.01, 0.03, 0.1}. ``budget``: 20 % of it (10800 / 1200), E in {2, 4}, the
+same B and lr, in the chapter's build. Run with
+
+    python -m nabla.experiments pytorch_apis --scale full
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+
+import torch
+from torch import nn
+
+from nabla import data
+from nabla.experiments._results import Result
+from nabla.experiments._settings import CLASSES, settings_for
+from nabla.experiments._torch import Normalize, as_torch, evaluate, fit_torch, pixel_statistics, torch_session
+
+# One torch thread, as in nabla.experiments._torch.torch_session: the matrices are small (a
+# batch of at most 128 against 784 x 256 weights).
+COMMON = {"dataset": "fashion_mnist", "hidden": 256, "hold_out": 0.1, "threads": 1, "eval_batch": 4096}
+
+SCALES = {
+    "full": {**COMMON, "fraction": 1.0, "batch_sizes": [32, 64, 128], "lrs": [0.01, 0.03, 0.1], "grid_epochs": [5, 10], "epochs": 10, "seed": 0},
+    "budget": {**COMMON, "fraction": 0.2, "batch_sizes": [32, 64, 128], "lrs": [0.01, 0.03, 0.1], "grid_epochs": [2, 4], "epochs": 4, "seed": 0},
+    "smoke": {**COMMON, "fraction": 0.01, "batch_sizes": [32, 64], "lrs": [0.03, 0.1], "grid_epochs": [1, 2], "epochs": 2, "seed": 0},
+}
+
+# What a cell of the grid keeps from the record of its epoch.
+CELL_KEYS = ("steps", "train_loss", "train_accuracy", "eval_loss", "eval_accuracy")
+
+
+def two_layer_sequential(input_size, hidden_size, num_classes):
+    """Eq. pytorch-apis-two-layer as ``nn.Sequential``: Flatten -> Linear -> ReLU -> Linear, PyTorch's default initialisation."""
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(input_size, hidden_size),
+        nn.ReLU(),
+        nn.Linear(hidden_size, num_classes),
+    )
+
+
+def make_net(settings, mean, std):
+    """The study's network, its weights drawn from ``settings["seed"]``: :class:`Normalize` then :func:`two_layer_sequential`."""
+    torch.manual_seed(settings["seed"])
+    return nn.Sequential(Normalize(mean, std), two_layer_sequential(28 * 28, settings["hidden"], CLASSES))
+
+
+def load(settings, root=None):
+    """``(study, test)``: two :class:`nabla.data.Split` of images (n, 1, 28, 28) as pixels / 255.
+
+    ``study`` trains on the kept training images and holds out ``hold_out`` of them for
+    validation; ``test`` is used for its evaluation set only, FashionMNIST's test set.
+    """
+    dataset, fraction, seed = settings["dataset"], settings["fraction"], settings["seed"]
+    study = data.split(dataset, fraction, seed, hold_out=settings["hold_out"], standardize="none", root=root, images=True)
+    test = data.split(dataset, fraction, seed, standardize="none", root=root, images=True)
+    return study, test
+
+
+def run(scale="budget", progress=False, root=None, split=None, test=None, **overrides):
+    r"""The grid over batch size, epochs and learning rate; a :class:`~nabla.experiments.Result`.
+
+    ``records``: one dict per (B, lr) and epoch 0..epochs, ``batch_size`` and ``lr`` and the
+    loop's record (:data:`nabla.train.RECORD_KEYS`, ``eval_*`` on the validation set).
+    ``summary``: ``grid``, one dict per (B, E, lr) cell (E = the grid's epochs, capped at
+    ``epochs``) with :data:`CELL_KEYS`; ``best``, the cell with the highest validation accuracy,
+    with its ``test_loss`` and ``test_accuracy`` (the only evaluation on the test set); the sizes
+    ``n_train``, ``n_validation``, ``n_test``; the pixel ``mean`` and ``std``. ``overrides``
+    replace settings; ``split`` (with a validation set) and ``test`` (whose evaluation set is the
+    test set), as :func:`load` returns them, skip loading FashionMNIST; ``root`` is the data root.
+    """
+    settings = settings_for(SCALES, scale, overrides)
+    grid_epochs = sorted({min(E, settings["epochs"]) for E in settings["grid_epochs"]})
+    if not grid_epochs or grid_epochs[0] < 1:
+        raise ValueError(f"pytorch_apis: grid_epochs must be integers >= 1, got {settings['grid_epochs']!r}")
+    start = time.perf_counter()
+    if (split is None) != (test is None):
+        raise ValueError("pytorch_apis: give both split and test, or neither")
+    study, test = (as_torch(s) for s in ((split, test) if split is not None else load(settings, root)))
+    if study.eval_set != "validation" or test.eval_set != "test":
+        raise ValueError(f"pytorch_apis: split must hold out a validation set and test be the test set, got {study.eval_set!r} and {test.eval_set!r}")
+    mean, std = pixel_statistics(study.X_train)  # of the training part only
+    records, snapshots = [], {}
+    with torch_session(settings["threads"]):
+        for B in settings["batch_sizes"]:
+            for lr in settings["lrs"]:
+
+                def keep(model, record, batch_loss, last, B=B, lr=lr):
+                    if record["epoch"] in grid_epochs:
+                        snapshots[B, record["epoch"], lr] = copy.deepcopy(model.state_dict())
+
+                model = make_net(settings, mean, std)
+                run_records = fit_torch(model, torch.optim.SGD(model.parameters(), lr=lr), study, epochs=grid_epochs[-1],
+                                        batch_size=B, seed=settings["seed"], on_epoch=keep, chunk=settings["eval_batch"],
+                                        progress=progress, description=f"B={B}, lr={lr}")
+                records += [{"batch_size": B, "lr": lr, **record} for record in run_records]
+        at = {(r["batch_size"], r["epoch"], r["lr"]): r for r in records}
+        grid = [{"batch_size": B, "epochs": E, "lr": lr, **{k: at[B, E, lr][k] for k in CELL_KEYS}}
+                for B in settings["batch_sizes"] for E in grid_epochs for lr in settings["lrs"]]
+        # The best by validation accuracy; a tie goes to the lower validation loss.
+        best = max(grid, key=lambda cell: (cell["eval_accuracy"], -cell["eval_loss"]))
+        model = make_net(settings, mean, std)
+        model.load_state_dict(snapshots[best["batch_size"], best["epochs"], best["lr"]])
+        test_loss, test_accuracy = evaluate(model, test.X_eval, test.y_eval, settings["eval_batch"])
+    summary = {
+        "grid": grid,
+        "best": {**best, "test_loss": test_loss, "test_accuracy": test_accuracy},
+        "n_train": len(study.y_train), "n_validation": len(study.y_eval), "n_test": len(test.y_eval),
+        "mean": mean, "std": std,
+    }
+    return Result("pytorch_apis", scale, settings, summary, records, time.perf_counter() - start, study.eval_set)
+
+
+# ---- the chapter's tables and pairs ----------------------------------------------------
+
+
+def grid_table(grid):
+    """Validation accuracy and training loss of every cell, as a ``pandas.DataFrame``: rows (B, E), columns the learning rate."""
+    import pandas as pd  # here: the package does not need pandas to run an experiment
+
+    table = pd.DataFrame(grid).pivot_table(index=["batch_size", "epochs"], columns="lr", values=["eval_accuracy", "train_loss"])
+    table = table[["eval_accuracy", "train_loss"]].rename(columns={"eval_accuracy": "validation accuracy", "train_loss": "training loss"})
+    table.index.names, table.columns.names = ["B", "E"], ["", "learning rate"]
+    return table
+
+
+def best_table(results):
+    """The best cell of each scale's grid and its test accuracy: ``{scale: summary}`` -> a ``pandas.DataFrame``."""
+    import pandas as pd
+
+    names = {"batch_size": "B", "epochs": "E", "lr": "learning rate", "steps": "updates", "train_loss": "training loss",
+             "eval_accuracy": "validation accuracy", "test_accuracy": "test accuracy"}
+    rows = {f"best of the grid ({scale})": {names[k]: summary["best"][k] for k in names} for scale, summary in results.items()}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def same_time_pairs(grid, lr):
+    r"""Pairs of cells at learning rate ``lr`` whose $\eta k$ (k updates) agree to 2 %: (B, E) and (B', E') with E / B = E' / B'."""
+    cells = [cell for cell in grid if cell["lr"] == lr]
+    return [(a, b) for i, a in enumerate(cells) for b in cells[i + 1 :] if abs(a["steps"] - b["steps"]) <= 0.02 * a["steps"]]
+
+
+# ---- the three styles side by side: weights in the barebones layout ----------------------
+
+
+def torch_layers(model):
+    """The layers with parameters, in order: what a barebones parameter list describes, pair by pair."""
+    return [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+
+
+@torch.no_grad()
+def copy_into(model, params):
+    """Copy barebones (W, b) pairs into the model's layers: nn.Linear stores W transposed (eq. pytorch-apis-linear), nn.Conv2d does not."""
+    for layer, W, b in zip(torch_layers(model), params[::2], params[1::2], strict=True):
+        layer.weight.copy_(W.T if isinstance(layer, nn.Linear) else W)
+        layer.bias.copy_(b)
+
+
+def as_barebones(model, grad=False):
+    """The model's parameters, or with ``grad`` their gradients, in the barebones layout (nn.Linear's weights transposed back)."""
+    found = []
+    for layer in torch_layers(model):
+        W, b = (layer.weight.grad, layer.bias.grad) if grad else (layer.weight.detach(), layer.bias.detach())
+        found += [W.T if isinstance(layer, nn.Linear) else W, b]
+    return found
+
+
+def assert_same_function(model_fn, params, models, X, seed=1):
+    r"""Assert that the barebones net ``model_fn(X, params)`` and each of ``models`` compute the same function; its scores.
+
+    The biases are set to random values first (zero biases could hide a mistake in them) and
+    the parameters copied into every model (:func:`copy_into`). Then each computes the scores S
+    of the batch X and sends back the same random upstream gradient $\bar S$ (not ``.sum()``:
+    an all-ones $\bar S$ could hide a wrong transpose); scores and parameter gradients, in the
+    barebones layout (:func:`as_barebones`), must agree to $10^{-12}$. Use float64.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for b in params[1::2]:
+            b.normal_(0, 0.1, generator=generator)
+    for model in models:
+        copy_into(model, params)
+    S = model_fn(X, params)
+    S_bar = torch.randn(S.shape, generator=generator, dtype=S.dtype)
+    S.backward(S_bar)
+    for model in models:
+        S_model = model(X)
+        torch.testing.assert_close(S_model, S, rtol=1e-12, atol=1e-12)
+        S_model.backward(S_bar)
+        for g_model, p in zip(as_barebones(model, grad=True), params, strict=True):
+            torch.testing.assert_close(g_model, p.grad, rtol=1e-12, atol=1e-12)
+    return S

@@ -1,0 +1,126 @@
+"""nabla.experiments.pytorch_apis: the grid, its data, and the epochs-as-checkpoints claim."""
+
+import numpy as np
+import pytest
+import torch
+
+from nabla.data import Split
+from nabla.experiments import load_results, pytorch_apis, save_results
+from nabla.train import RECORD_KEYS
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """``(split, test)`` as :func:`pytorch_apis.load` gives them: ten noisy class templates, pixels / 255, (n, 1, 28, 28).
+
+    200 kept training images of which 20 are held out for validation, and 60 test images.
+    """
+    rng = np.random.default_rng(0)
+    templates = rng.integers(0, 256, (10, 28, 28))
+    y = rng.integers(0, 10, 260)
+    X = np.clip(templates[y] + rng.normal(0, 40, (260, 28, 28)), 0, 255).round().reshape(260, 1, 28, 28) / 255.0
+    return Split(X[:180], y[:180], X[180:200], y[180:200], "validation"), Split(X[:200], y[:200], X[200:], y[200:], "test")
+
+
+def study(tiny, **overrides):
+    split, test = tiny
+    return pytorch_apis.run("smoke", split=split, test=test, **overrides)
+
+
+def test_the_grid_has_one_cell_per_batch_size_epochs_and_lr(tiny):
+    result = study(tiny)
+    settings, summary = result.settings, result.summary
+    B, E, lrs = settings["batch_sizes"], settings["grid_epochs"], settings["lrs"]
+    assert len(summary["grid"]) == len(B) * len(E) * len(lrs) and result.eval_set == "validation"
+    assert len(result.records) == len(B) * len(lrs) * (max(E) + 1)  # epochs 0..max(E) per run
+    assert all(list(r) == ["batch_size", "lr", *RECORD_KEYS] for r in result.records)
+    assert (summary["n_train"], summary["n_validation"], summary["n_test"]) == (180, 20, 60)
+    for cell in summary["grid"]:
+        assert cell["steps"] == cell["epochs"] * -(-180 // cell["batch_size"])  # the last batch may be short
+    best = summary["best"]
+    assert best["eval_accuracy"] == max(cell["eval_accuracy"] for cell in summary["grid"])
+    assert 0 <= best["test_accuracy"] <= 1 and {"batch_size", "epochs", "lr", "test_loss"} <= set(best)
+    # every run starts from the same weights: the epoch-0 records agree
+    assert len({r["train_loss"] for r in result.records if r["epoch"] == 0}) == 1
+    # the mean and std of the training part's pixels, which the network's first layer normalises with
+    X = torch.as_tensor(tiny[0].X_train).float()
+    assert (summary["mean"], summary["std"]) == (X.mean().item(), X.std().item())
+
+
+def test_an_E_epoch_run_is_the_first_E_epochs_of_a_longer_one(tiny):
+    long = study(tiny, batch_sizes=[32], lrs=[0.1], grid_epochs=[1, 3], epochs=3)
+    short = study(tiny, batch_sizes=[32], lrs=[0.1], grid_epochs=[1], epochs=1)
+    keys = ("steps", "train_loss", "train_accuracy", "eval_loss", "eval_accuracy")
+    assert [{k: r[k] for k in keys} for r in short.records] == [{k: r[k] for k in keys} for r in long.records[:2]]
+
+
+def test_epochs_caps_the_grid_and_bad_settings_are_refused(tiny):
+    result = study(tiny, batch_sizes=[64], lrs=[0.1], grid_epochs=[1, 5], epochs=2)
+    assert sorted({cell["epochs"] for cell in result.summary["grid"]}) == [1, 2]
+    with pytest.raises(ValueError, match="unknown setting 'width'"):
+        study(tiny, width=3)
+    with pytest.raises(ValueError, match="grid_epochs must be integers >= 1"):
+        study(tiny, grid_epochs=[0, 1])
+    with pytest.raises(ValueError, match="give both split and test"):
+        pytorch_apis.run("smoke", split=tiny[0])
+    with pytest.raises(ValueError, match="split must hold out a validation set"):
+        pytorch_apis.run("smoke", split=tiny[1], test=tiny[1])
+
+
+def test_the_run_restores_the_thread_count(tiny):
+    before = torch.get_num_threads()
+    study(tiny, batch_sizes=[64], lrs=[0.1], grid_epochs=[1], epochs=1)
+    assert torch.get_num_threads() == before
+
+
+def test_the_tables_and_pairs_of_the_chapter(tiny):
+    summary = study(tiny, batch_sizes=[32, 64], lrs=[0.1], grid_epochs=[1, 2], epochs=2).summary
+    table = pytorch_apis.grid_table(summary["grid"])
+    assert table.shape == (4, 2) and list(table.index.names) == ["B", "E"]
+    best = pytorch_apis.best_table({"smoke": summary})
+    assert best.loc["best of the grid (smoke)", "test accuracy"] == summary["best"]["test_accuracy"]
+    # B = 32 for 1 epoch and B = 64 for 2 make 6 updates each: the one pair with the same eta k.
+    pairs = pytorch_apis.same_time_pairs(summary["grid"], 0.1)
+    assert [((a["batch_size"], a["epochs"]), (b["batch_size"], b["epochs"])) for a, b in pairs] == [((32, 1), (64, 2))]
+
+
+def test_results_round_trip(tmp_path, tiny):
+    result = study(tiny, batch_sizes=[64], lrs=[0.1], grid_epochs=[1], epochs=1)
+    header, records = load_results(save_results(result, tmp_path / "h.csv", command="test"))
+    assert header["experiment"] == "pytorch_apis" and header["eval_set"] == "validation"
+    assert header["summary"] == result.summary and records == result.records
+
+
+def test_assert_same_function_catches_a_weight_not_transposed():
+    from torch import nn
+
+    generator = torch.Generator().manual_seed(0)
+    params = [torch.randn(6, 4, generator=generator, dtype=torch.float64).requires_grad_(),
+              torch.zeros(4, dtype=torch.float64, requires_grad=True)]
+    X = torch.randn(3, 6, generator=generator, dtype=torch.float64)
+    rows_times_W = lambda X, params: X @ params[0] + params[1]  # noqa: E731 - the barebones layout, Y = XW + b
+    S = pytorch_apis.assert_same_function(rows_times_W, params, [nn.Linear(6, 4).double()], X)
+    assert S.shape == (3, 4)
+
+    class Untransposed(nn.Linear):  # uses the stored (out, in) weight as if it were (in, out): wrong
+        def forward(self, X):
+            return X @ self.weight.reshape(self.in_features, self.out_features) + self.bias
+
+    params = [p.detach().clone().requires_grad_() for p in params]
+    with pytest.raises(AssertionError):
+        pytorch_apis.assert_same_function(rows_times_W, params, [Untransposed(6, 4).double()], X)
+
+
+def test_points_by_draws_one_legend_entry_per_colour_and_marker():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from nabla.plotting import points_by, white_figure
+
+    rows = [{"x": k, "y": k * k, "lr": lr, "B": B} for k, (lr, B) in enumerate([(0.1, 32), (0.1, 64), (0.01, 32), (0.1, 32)])]
+    fig, ax = white_figure()
+    points_by(ax, rows, "x", "y", colour="lr", marker="B", label=lambda lr, B: f"{lr} {B}")
+    lines = ax.get_lines()
+    assert sorted(line.get_label() for line in lines) == ["0.01 32", "0.1 32", "0.1 64"]
+    assert [len(line.get_xdata()) for line in lines if line.get_label() == "0.1 32"] == [2]
+    assert {line.get_color() for line in lines if line.get_label().startswith("0.1 ")} == {"C1"}  # sorted: 0.01 is C0
