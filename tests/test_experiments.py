@@ -138,6 +138,7 @@ def test_results_round_trip(tmp_path, tiny_split):
     assert {"date", "wall_time_s", "versions", "cpu"} <= set(header) and "numpy" in header["versions"]
     assert records == result.records  # floats written with repr come back exactly
     assert os.listdir(tmp_path) == ["w.csv"]  # no temporary file left behind
+    assert path.stat().st_mode & 0o044 == 0o044  # readable by all, as a file written by open() is (umask 022)
 
 
 def test_an_interrupted_save_leaves_the_old_file_whole(tmp_path, tiny_split, monkeypatch):

@@ -77,6 +77,35 @@ def test_on_a_phone_the_visible_toggles_open_their_sidebars(browser, site, toggl
     assert problems == []
 
 
+@pytest.fixture(scope="module")
+def axe():
+    module = pytest.importorskip("axe_playwright_python.sync_playwright", reason="axe-playwright-python is installed by requirements.txt")
+    return module.Axe()
+
+
+@pytest.mark.parametrize("mode", ["light", "dark"])
+@pytest.mark.parametrize("file", PAGES)
+def test_axe_core_finds_no_serious_or_critical_violation(browser, site, axe, file, mode):
+    """axe-core, the accessibility checker browsers' own tools use, in the reader's light or dark mode."""
+    page = browser.new_page(viewport=DESKTOP, color_scheme=mode)
+    page.goto((site / f"{file}.html").as_uri())
+    page.wait_for_load_state("load")
+    page.evaluate("() => (window.MathJax && MathJax.startup && MathJax.startup.promise) || null")
+    violations = axe.run(page).response["violations"]
+    page.close()
+    serious = [f"{v['id']} ({v['impact']}) at {[n['target'] for n in v['nodes']][:3]}" for v in violations if v["impact"] in ("serious", "critical")]
+    assert serious == [], f"{file} in {mode} mode: {serious}"
+
+
+def test_math_is_reachable_but_not_a_tab_stop(browser, site):
+    page, problems = open_page(browser, site, CHAPTER, DESKTOP)
+    page.evaluate("() => MathJax.startup.promise")
+    assert page.locator("mjx-container").count() > 50
+    assert page.locator("mjx-container[tabindex]").count() == 0  # no tab stop each
+    assert page.locator("mjx-container mjx-assistive-mml").count() > 50  # what a screen reader reads
+    page.close()
+
+
 def test_every_page_declares_its_icon(site):
     from test_site import soup
 

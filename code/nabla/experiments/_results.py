@@ -145,6 +145,10 @@ def save_results(result, path, command):
                 writer.writerow({k: repr(v) if isinstance(v, float) else v for k, v in record.items()})
             file.flush()
             os.fsync(file.fileno())
+        # mkstemp makes the file readable by its owner only; a results file is for everyone.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)
