@@ -226,3 +226,9 @@ def test_cli_refuses_a_seed_that_is_not_an_integer(capsys):
     with pytest.raises(SystemExit):
         cli.main(["width", "--seed", "1.5"])
     assert "invalid int value: '1.5'" in capsys.readouterr().err
+
+
+def test_optimizers_against_torch_agrees_and_reports_each_setting():
+    rows = optimizers.against_torch([("SGD", {"lr": 0.1, "momentum": 0.9}), ("Adam", {"lr": 0.01})], steps=5)
+    assert [r["optimizer"] for r in rows] == ["SGD", "Adam"] and rows[0]["options"] == "lr=0.1, momentum=0.9"
+    assert all(float(r["largest |nabla - torch| over 5 steps"]) < 1e-12 for r in rows)

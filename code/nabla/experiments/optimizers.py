@@ -170,3 +170,71 @@ def full_table(full, last=20):
         "test loss at epoch 20 (mean)": end.groupby("optimizer")["eval_loss"].mean(),
         "training loss at epoch 20 (mean)": end.groupby("optimizer")["train_loss"].mean(),
     }).loc[list(CONFIGURATIONS)]
+
+
+def against_torch(settings, steps=25, seed=4):
+    """Run each ``(name, kwargs)`` of ``settings`` with nabla.optim and torch.optim side by side; a row per setting.
+
+    On a small tanh network with a cross-entropy loss, float64, from the same start: after every
+    one of ``steps`` steps all parameters must agree to 1e-12 (an AssertionError names the
+    setting otherwise), and the weights must have moved. Returns the largest difference and how
+    far the weights moved, per setting.
+    """
+    import torch
+
+    from nabla import Tensor, cross_entropy, tanh
+
+    rng = np.random.default_rng(seed)
+    X, y = rng.standard_normal((16, 6)), rng.integers(0, 3, 16)
+    W_0, c_0 = rng.standard_normal((6, 3)), rng.standard_normal(3)
+    rows = []
+    for name, kwargs in settings:
+        ours = [Tensor(W_0.copy()), Tensor(c_0.copy())]
+        theirs = [torch.tensor(W_0, requires_grad=True), torch.tensor(c_0, requires_grad=True)]
+        our_optimizer, their_optimizer = getattr(optim, name)(ours, **kwargs), getattr(torch.optim, name)(theirs, **kwargs)
+        worst = 0.0
+        for _ in range(steps):
+            our_optimizer.zero_grad()
+            cross_entropy(tanh(Tensor(X) @ ours[0] + ours[1]), y).backward()
+            our_optimizer.step()
+            their_optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(torch.tanh(torch.from_numpy(X) @ theirs[0] + theirs[1]), torch.from_numpy(y)).backward()
+            their_optimizer.step()
+            for p, q in zip(ours, theirs):
+                assert p.value.dtype == np.float64 and q.dtype == torch.float64
+                assert np.allclose(p.value, q.detach().numpy(), rtol=1e-12, atol=1e-12), (name, kwargs)
+                worst = max(worst, np.max(np.abs(p.value - q.detach().numpy())))
+        moved = np.max(np.abs(ours[0].value - W_0))
+        assert moved > 1e-2, (name, kwargs)  # the optimizer really moved the weights
+        rows.append({"optimizer": name, "options": ", ".join(f"{k}={v}" for k, v in kwargs.items()),
+                     f"largest |nabla - torch| over {steps} steps": f"{worst:.1e}", f"largest |W_{steps} - W_0|": f"{moved:.3f}"})
+    return rows
+
+
+def paths_figure(paths, f, title, box=((-10, 2), (-2, 2)), levels=(0.5, 2, 5, 10, 20, 40, 70)):
+    """Contours of ``f`` (points (..., 2) -> values) over ``box`` and the iterates of each optimizer, ``{label: path (steps + 1, 2)}``."""
+    from nabla.plotting import white_figure
+
+    fig, ax = white_figure(figsize=(8, 3.6))
+    grid_1, grid_2 = np.meshgrid(np.linspace(*box[0], 200), np.linspace(*box[1], 200))
+    ax.contour(grid_1, grid_2, f(np.stack([grid_1, grid_2], axis=-1)), levels=list(levels), colors="0.8")
+    for k, (label, path) in enumerate(paths.items()):
+        ax.plot(path[:, 0], path[:, 1], ".-", color=f"C{k}", markersize=4,
+                label=f"{label}: $f = {f(path[-1]):.3f}$ after {len(path) - 1} steps")
+    ax.plot([0], [0], "k*", markersize=10)  # the minimum
+    ax.set(xlabel="$\\theta_1$", ylabel="$\\theta_2$", title=title)
+    ax.legend(loc="upper right", fontsize=8)
+    return fig
+
+
+def steps_figure(series, switch, switch_label, ylabel, title, styles=None):
+    """Each of ``{label: values at steps 1, 2, ...}`` on a log axis, and a dotted line between step ``switch`` and the next."""
+    from nabla.plotting import white_figure
+
+    fig, ax = white_figure(figsize=(7, 3.8))
+    for k, (label, values) in enumerate(series.items()):
+        ax.semilogy(np.arange(1, len(values) + 1), values, *(styles or {}).get(label, ()), markersize=3, label=label)
+    ax.axvline(switch + 0.5, color="0.5", linestyle=":", label=switch_label)
+    ax.set(xlabel="step $t$", ylabel=ylabel, title=title)
+    ax.legend()
+    return fig
