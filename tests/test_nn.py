@@ -1,4 +1,8 @@
-"""Linear and MLP: Glorot initialisation, parameters, and gradients checked end to end."""
+"""The layers of nabla.nn: Linear and MLP (Glorot initialisation, parameters, gradients checked end to end),
+Dropout, Conv2d and the pooling and flattening layers, BatchNorm1d and LayerNorm (against torch).
+
+The ops the layers call are tested in tests/ops/; here, what a layer adds: its parameters, its
+initialisation, its train and test modes."""
 
 import numpy as np
 import pytest
@@ -135,3 +139,89 @@ def test_init_at_construction_draws_each_layer_after_its_glorot_weights():
     for layer, (d, m) in zip(model.layers, [(20, 8), (8, 8), (8, 4)]):
         nb.nn.glorot_uniform(rng, d, m)
         assert np.array_equal(layer.W.value, 0.5 * np.sqrt(2.0 / d) * rng.standard_normal((d, m)))
+
+
+# ---- Dropout ----------------------------------------------------------------------------
+
+
+def test_the_layer_switches_between_train_and_test_mode_like_torch():
+    layer = nb.nn.Dropout(0.5, rng=np.random.default_rng(8))
+    assert layer.training and layer.parameters() == []
+    X = nb.Tensor(np.ones((20, 20)))
+    S = layer(X)
+    assert set(np.unique(S.value)) == {0.0, 2.0}
+    assert layer.eval() is layer and not layer.training
+    assert layer(X) is X
+    assert layer.train() is layer and layer.training
+    assert not np.array_equal(layer(X).value, S.value)  # a fresh mask at every call
+    assert not layer.train(False).training
+
+
+def test_the_layer_passes_gradients_through_its_mask():
+    layer = nb.nn.Dropout(0.25, rng=np.random.default_rng(9))
+    X = nb.Tensor(np.random.default_rng(10).standard_normal((5, 4)))
+    S = layer(X)
+    nb.sum(S).backward()
+    kept = S.source.context.mask
+    np.testing.assert_allclose(X.grad, kept / 0.75, rtol=1e-15)
+
+
+# ---- Conv2d, MaxPool2d, Flatten ----------------------------------------------------------
+
+
+def test_conv2d_layer_has_glorot_weights_zero_bias_and_the_right_output_shape():
+    layer = nb.nn.Conv2d(3, 8, 5, padding=2, rng=np.random.default_rng(0))
+    a = np.sqrt(6 / ((3 + 8) * 25))
+    assert layer.W.shape == (8, 3, 5, 5) and layer.b.shape == (8,)
+    assert np.all(np.abs(layer.W.value) <= a) and np.var(layer.W.value) == pytest.approx(a**2 / 3, rel=0.1)
+    np.testing.assert_array_equal(layer.b.value, 0.0)
+    assert layer(nb.Tensor(np.ones((2, 3, 9, 7)))).shape == (2, 8, 9, 7)
+    assert layer.parameters() == [layer.W, layer.b]
+
+
+def test_a_small_cnn_matches_its_torch_twin():
+    rng = np.random.default_rng(0)
+    conv, pool, flatten = nb.nn.Conv2d(2, 3, 3, padding=1, rng=rng), nb.nn.MaxPool2d(2), nb.nn.Flatten()
+    linear = nb.nn.Linear(3 * 3 * 4, 5, rng=rng)
+    conv.b = nb.Tensor(rng.standard_normal(3))
+    X, labels = rng.standard_normal((4, 2, 6, 8)), rng.integers(0, 5, size=4)
+
+    def loss_of(X, W, b, V, c):
+        conv.W, conv.b, linear.W, linear.b = W, b, V, c
+        return nb.cross_entropy(linear(flatten(pool(nb.relu(conv(X))))), labels)
+
+    def torch_loss_of(X, W, b, V, c):
+        H = torch.nn.functional.max_pool2d(torch.relu(torch.nn.functional.conv2d(X, W, b, padding=1)), 2)
+        return torch.nn.functional.cross_entropy(H.flatten(1) @ V + c, torch.as_tensor(labels))
+
+    parameters = [conv.W.value, conv.b.value, linear.W.value, linear.b.value]
+    check_against_torch(loss_of, torch_loss_of, X, *parameters)
+    assert pool.parameters() == [] and flatten.parameters() == []
+
+
+# ---- BatchNorm1d, LayerNorm --------------------------------------------------------------
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+def test_batchnorm1d_layer_matches_torch_in_train_and_eval(rng):
+    ours, theirs = nb.nn.BatchNorm1d(4, momentum=0.2), torch.nn.BatchNorm1d(4, momentum=0.2, dtype=torch.float64)
+    assert [p.name for p in ours.parameters()] == ["gamma", "beta"]
+    for _ in range(3):
+        X = rng.standard_normal((6, 4))
+        np.testing.assert_allclose(ours(X).value, theirs(torch.from_numpy(X)).detach().numpy(), rtol=1e-12, atol=1e-12)
+    X = rng.standard_normal((2, 4))
+    assert ours.eval() is ours and not ours.training
+    np.testing.assert_allclose(ours(X).value, theirs.eval()(torch.from_numpy(X)).detach().numpy(), rtol=1e-12)
+    assert ours.stats.updates == 3
+    assert ours.train().training
+
+
+def test_layernorm_layer_matches_torch(rng):
+    ours, theirs = nb.nn.LayerNorm(4), torch.nn.LayerNorm(4, dtype=torch.float64)
+    X = rng.standard_normal((3, 4))
+    np.testing.assert_allclose(ours(X).value, theirs(torch.from_numpy(X)).detach().numpy(), rtol=1e-12)
+    assert [p.name for p in ours.parameters()] == ["gamma", "beta"]

@@ -214,36 +214,3 @@ def test_conv2d_errors_name_the_shapes(X_shape, W_shape, kwargs, error, message)
 def test_max_pool2d_errors_name_the_values(X_shape, kernel_size, stride, error, message):
     with pytest.raises(error, match=message):
         nb.max_pool2d(nb.Tensor(np.ones(X_shape)), kernel_size, stride)
-
-
-# ---- the layers -------------------------------------------------------------------------
-
-
-def test_conv2d_layer_has_glorot_weights_zero_bias_and_the_right_output_shape():
-    layer = nb.nn.Conv2d(3, 8, 5, padding=2, rng=np.random.default_rng(0))
-    a = np.sqrt(6 / ((3 + 8) * 25))
-    assert layer.W.shape == (8, 3, 5, 5) and layer.b.shape == (8,)
-    assert np.all(np.abs(layer.W.value) <= a) and np.var(layer.W.value) == pytest.approx(a**2 / 3, rel=0.1)
-    np.testing.assert_array_equal(layer.b.value, 0.0)
-    assert layer(nb.Tensor(np.ones((2, 3, 9, 7)))).shape == (2, 8, 9, 7)
-    assert layer.parameters() == [layer.W, layer.b]
-
-
-def test_a_small_cnn_matches_its_torch_twin():
-    rng = np.random.default_rng(0)
-    conv, pool, flatten = nb.nn.Conv2d(2, 3, 3, padding=1, rng=rng), nb.nn.MaxPool2d(2), nb.nn.Flatten()
-    linear = nb.nn.Linear(3 * 3 * 4, 5, rng=rng)
-    conv.b = nb.Tensor(rng.standard_normal(3))
-    X, labels = rng.standard_normal((4, 2, 6, 8)), rng.integers(0, 5, size=4)
-
-    def loss_of(X, W, b, V, c):
-        conv.W, conv.b, linear.W, linear.b = W, b, V, c
-        return nb.cross_entropy(linear(flatten(pool(nb.relu(conv(X))))), labels)
-
-    def torch_loss_of(X, W, b, V, c):
-        H = torch.nn.functional.max_pool2d(torch.relu(torch.nn.functional.conv2d(X, W, b, padding=1)), 2)
-        return torch.nn.functional.cross_entropy(H.flatten(1) @ V + c, torch.as_tensor(labels))
-
-    parameters = [conv.W.value, conv.b.value, linear.W.value, linear.b.value]
-    check_against_torch(loss_of, torch_loss_of, X, *parameters)
-    assert pool.parameters() == [] and flatten.parameters() == []

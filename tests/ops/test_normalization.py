@@ -302,29 +302,6 @@ def test_spatial_running_statistics_match_torch_batchnorm2d(rng):
     )
 
 
-# ---- the layers ----------------------------------------------------------------------------
-
-
-def test_batchnorm1d_layer_matches_torch_in_train_and_eval(rng):
-    ours, theirs = nb.nn.BatchNorm1d(4, momentum=0.2), torch.nn.BatchNorm1d(4, momentum=0.2, dtype=torch.float64)
-    assert [p.name for p in ours.parameters()] == ["gamma", "beta"]
-    for _ in range(3):
-        X = batch(rng, N=6, D=4)[0]
-        np.testing.assert_allclose(ours(X).value, theirs(torch.from_numpy(X)).detach().numpy(), rtol=1e-12, atol=1e-12)
-    X = batch(rng, N=2, D=4)[0]
-    assert ours.eval() is ours and not ours.training
-    np.testing.assert_allclose(ours(X).value, theirs.eval()(torch.from_numpy(X)).detach().numpy(), rtol=1e-12)
-    assert ours.stats.updates == 3
-    assert ours.train().training
-
-
-def test_layernorm_layer_matches_torch(rng):
-    ours, theirs = nb.nn.LayerNorm(4), torch.nn.LayerNorm(4, dtype=torch.float64)
-    X = batch(rng, N=3, D=4)[0]
-    np.testing.assert_allclose(ours(X).value, theirs(torch.from_numpy(X)).detach().numpy(), rtol=1e-12)
-    assert [p.name for p in ours.parameters()] == ["gamma", "beta"]
-
-
 # ---- bad input: each error names the problem and the shapes ------------------------------
 
 

@@ -206,28 +206,3 @@ def test_an_integer_x_is_refused():
 def test_a_mask_in_test_mode_is_refused():
     with pytest.raises(ValueError, match=r"a mask was given with train=False; in test mode dropout is the identity"):
         nb.dropout(np.ones(2), 0.5, mask=np.ones(2), train=False)
-
-
-# ---- the layer ---------------------------------------------------------------------------
-
-
-def test_the_layer_switches_between_train_and_test_mode_like_torch():
-    layer = nb.nn.Dropout(0.5, rng=np.random.default_rng(8))
-    assert layer.training and layer.parameters() == []
-    X = nb.Tensor(np.ones((20, 20)))
-    S = layer(X)
-    assert set(np.unique(S.value)) == {0.0, 2.0}
-    assert layer.eval() is layer and not layer.training
-    assert layer(X) is X
-    assert layer.train() is layer and layer.training
-    assert not np.array_equal(layer(X).value, S.value)  # a fresh mask at every call
-    assert not layer.train(False).training
-
-
-def test_the_layer_passes_gradients_through_its_mask():
-    layer = nb.nn.Dropout(0.25, rng=np.random.default_rng(9))
-    X = nb.Tensor(np.random.default_rng(10).standard_normal((5, 4)))
-    S = layer(X)
-    nb.sum(S).backward()
-    kept = S.source.context.mask
-    np.testing.assert_allclose(X.grad, kept / 0.75, rtol=1e-15)

@@ -50,7 +50,9 @@ class Result:
 
         shown = {key: self.header[key] for key in ("command", "date", "wall_time_s", "cpu", "blas_rank1_update") if key in self.header}
         shown.update({f"{package} version": v for package, v in self.header.get("versions", {}).items()})
-        return pd.Series(shown, name=f"results/{self.experiment}-{self.scale}.csv").to_frame()
+        seed = self.settings.get("seed")
+        overrides = {"seed": seed} if "--seed" in self.header.get("command", "") else None
+        return pd.Series(shown, name=f"results/{default_path(self.experiment, self.scale, overrides).name}").to_frame()
 
 
 def as_result(result):
@@ -100,9 +102,18 @@ def provenance(command, seed, seconds):
 # ---- results files ------------------------------------------------------------------------
 
 
-def full_command(name):
-    """The one command that writes ``results/NAME-full.csv``."""
-    return f"python -m nabla.experiments {name} --scale full"
+def full_command(name, seed=None):
+    """The one command that writes ``results/NAME-full.csv`` (or, for another ``seed``, ``NAME-full-seed=K.csv``)."""
+    return f"python -m nabla.experiments {name} --scale full" + (f" --seed {seed}" if seed is not None else "")
+
+
+# Flags of the command line that change how a run is shown, not what it computes.
+DISPLAY_FLAGS = ("--no-progress",)
+
+
+def _what_it_computes(command):
+    """``command`` without its display flags: two commands that differ only in those write the same results."""
+    return " ".join(word for word in command.split() if word not in DISPLAY_FLAGS)
 
 
 def default_path(name, scale, overrides=None):
@@ -186,27 +197,40 @@ def load_results(path):
     return header, records
 
 
-def full_results(name, scales=None):
+def full_results(name, scales=None, seed=None):
     """The full-scale results of experiment ``name`` as a :class:`Result`, or None with a note saying how to make them.
 
-    Reads ``results/NAME-full.csv`` and checks that its header is what :func:`full_command`
+    Reads ``results/NAME-full.csv`` (or, with ``seed``, the run of that seed,
+    ``results/NAME-full-seed=K.csv``) and checks that its header is what :func:`full_command`
     writes for the settings of ``scales["full"]`` (the experiment's ``SCALES``, when given): a
     file written by another command, or before the settings changed, is refused. Where the file
     is missing (a copy of the book without results), prints the command that makes it and
     returns None, so a chapter can go on with its budget run.
     """
-    path = default_path(name, "full")
+    command = full_command(name, seed)
+    path = default_path(name, "full", {"seed": seed})
     if not path.exists():
         print(f"results/{path.name} is not in this copy of the book, so the full-scale results are skipped.\n"
-              f"Make it with:  {full_command(name)}")
+              f"Make it with:  {command}")
         return None
     header, records = load_results(path)
-    expected = {"command": full_command(name), "experiment": name, "scale": "full"}
+    expected = {"command": command, "experiment": name, "scale": "full"}
     if scales is not None:
-        expected["settings"] = scales["full"]
-    wrong = {key: header.get(key) for key, value in expected.items() if header.get(key) != value}
+        expected["settings"] = scales["full"] if seed is None else {**scales["full"], "seed": seed}
+    found = {**header, "command": _what_it_computes(header.get("command", ""))}
+    wrong = {key: header.get(key) for key, value in expected.items() if found.get(key) != value}
     if wrong:
-        raise ValueError(f"results/{path.name} was not written by `{full_command(name)}` with today's settings: {wrong}; run it again")
+        raise ValueError(f"results/{path.name} was not written by `{command}` with today's settings: {wrong}; run it again")
     return Result(name, "full", header["settings"], header["summary"], records, header["wall_time_s"],
                   header.get("eval_set"), header)
+
+
+def full_results_over_seeds(name, scales, seeds):
+    """``{seed: Result}`` for every seed of ``seeds`` whose full-scale results are in ``results/``.
+
+    The scale's own seed reads ``NAME-full.csv``, every other seed ``NAME-full-seed=K.csv``
+    (:func:`full_results` says how to make a missing one).
+    """
+    runs = {seed: full_results(name, scales, None if seed == scales["full"]["seed"] else seed) for seed in seeds}
+    return {seed: run for seed, run in runs.items() if run is not None}
 

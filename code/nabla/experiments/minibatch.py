@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from nabla.experiments._results import Result
 from nabla.experiments._settings import settings_for
 from nabla.experiments.divergent_lr import sweep
@@ -53,3 +55,68 @@ def run(scale="budget", progress=False, root=None, split=None, **overrides):
             "interpolation_steps": None if epoch is None else result.records[epoch]["steps"],
         }
     return Result("minibatch", scale, settings, summary, records, time.perf_counter() - start, split.eval_set)
+
+
+# The scale's own seed and two more (``--seed K`` writes results/minibatch-full-seed=K.csv).
+FULL_SEEDS = (0, 1, 2)
+
+
+# ---- the chapter's tables and figures ------------------------------------------------------
+
+
+def per_batch_size(summary, n):
+    """A run's ``summary`` as a table, one row per batch size B: eta*_B, the learning rate, updates per pass
+    (``n`` training images) and the passes, updates and gradient computations (updates x B) to interpolate."""
+    import pandas as pd
+
+    from nabla.train import updates_per_epoch
+
+    rows = []
+    for B in sorted(int(B) for B in summary):
+        s, passes = summary[str(B)], summary[str(B)]["interpolation"]
+        rows.append({"B": B, "eta*_B": s["eta_star"], "learning rate eta*_B / 2": s["lr"],
+                     "updates per pass": updates_per_epoch(n, B, "replacement"), "passes to interpolate": passes,
+                     "updates to interpolate": s["interpolation_steps"],
+                     "gradient computations to interpolate": None if passes is None else s["interpolation_steps"] * B})
+    return pd.DataFrame(rows).set_index("B")
+
+
+PANELS = [("train_loss", "training loss"), ("train_accuracy", "training accuracy"), ("eval_accuracy", "test accuracy")]
+AXES = [("steps", "updates (log scale)"), ("examples", "gradient computations (thousands of examples seen)")]
+
+
+def curves(frame, title):
+    """Training loss, training accuracy and test accuracy against updates (top) and examples (bottom), one line per B."""
+    from nabla.plotting import white_figure
+
+    fig, axes = white_figure(nrows=2, ncols=3, figsize=(13, 7.5))
+    for row, (x, xlabel) in zip(axes, AXES):
+        for ax, (column, ylabel) in zip(row, PANELS):
+            for k, (B, run) in enumerate(frame.groupby("batch_size")):
+                run = run[run["epoch"] >= 1] if x == "steps" else run  # log axis: no zero
+                ax.plot(run[x] / (1 if x == "steps" else 1000), run[column], color=f"C{k}", label=f"$B = {B}$")
+            ax.set(xlabel=xlabel, ylabel=ylabel, xscale="log" if x == "steps" else "linear",
+                   yscale="log" if column == "train_loss" else "linear")
+            ax.grid(alpha=0.3)
+    axes[0, 0].legend(title="batch size")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig, axes
+
+
+def plot_counts(ax, tables, title):
+    """Updates and gradient computations to interpolate against B on log-log axes, one line of each per table
+    (``tables``: ``{label: per_batch_size table}``, e.g. one per seed), and the updates at B = 1 divided by B."""
+    for k, (label, table) in enumerate(tables.items()):
+        sizes = np.array(table.index)
+        ax.loglog(sizes, table["updates to interpolate"], "o-", color="C0", alpha=0.8,
+                  label="updates to interpolate" if k == 0 else None)
+        ax.loglog(sizes, table["gradient computations to interpolate"], "s--", color="C1", alpha=0.8,
+                  label="gradient computations to interpolate" if k == 0 else None)
+    first = next(iter(tables.values()))
+    sizes = np.array(first.index)
+    ax.loglog(sizes, first["updates to interpolate"].iloc[0] / sizes, ":", color="grey", label="updates at $B = 1$, divided by $B$")
+    ax.set_xticks(sizes, [str(B) for B in sizes])
+    ax.set(xlabel="batch size $B$ (log scale)", ylabel="count (log scale)", title=title)
+    ax.legend(fontsize=8, loc="lower left")
+    ax.grid(alpha=0.3, which="both")

@@ -18,6 +18,8 @@ from __future__ import annotations
 import time
 from functools import partial
 
+import pandas as pd
+
 from nabla import data, lr_search
 from nabla.experiments._results import Result
 from nabla.experiments._settings import CLASSES, seeded_mlp, settings_for
@@ -65,3 +67,61 @@ def run(scale="budget", progress=False, root=None, split=None, **overrides):
         interpolation[str(width)] = result.interpolation
     summary = {"eta_star": search.eta_star, "lr": lr, "trials": search.trials, "interpolation": interpolation}
     return Result("width", scale, settings, summary, records, time.perf_counter() - start, split.eval_set)
+
+
+# The scale's own seed and two more: the full run is made for each (``--seed K`` writes
+# results/width-full-seed=K.csv), so that a claim about it can be checked against chance.
+FULL_SEEDS = (0, 1, 2)
+
+
+# ---- the chapter's figures and tables ------------------------------------------------------
+
+METRICS = [("train_loss", "training loss"), ("eval_loss", "test loss"),
+           ("train_accuracy", "training accuracy"), ("eval_accuracy", "test accuracy")]
+
+
+def four_curves(frame, title):
+    """Training and test loss and accuracy against passes, one line per width (a run's ``frame``); ``(fig, axes)``."""
+    from nabla.plotting import log_axis, white_figure
+
+    fig, axes = white_figure(nrows=2, ncols=2, figsize=(11, 7.5), sharex=True)
+    for ax, (column, label) in zip(axes.flat, METRICS):
+        for k, (width, run) in enumerate(frame.groupby("width")):
+            ax.plot(run["epoch"], run[column], color=f"C{k}", label=f"$H = {width}$")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    log_axis(axes[0, 0])  # the training loss falls over orders of magnitude
+    axes[1, 0].axhline(1.0, color="black", linewidth=0.8, linestyle=":")
+    for ax in axes[1]:
+        ax.set_xlabel("passes over the training set")
+    axes[0, 0].legend(title="width")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig, axes
+
+
+def interpolation_passes(runs):
+    """``{seed: Result}`` -> a DataFrame: one row per width, one column per seed, the interpolation pass (NaN: never)."""
+    return pd.DataFrame({f"seed {seed}": {int(H): (float("nan") if p is None else p) for H, p in run.summary["interpolation"].items()}
+                         for seed, run in runs.items()}).rename_axis("width H")
+
+
+def plot_interpolation(ax, passes, epochs, title):
+    """Passes to interpolation against width, one marker style per seed (``passes``: :func:`interpolation_passes`);
+    a width that never interpolates in ``epochs`` passes is a red cross on a line at the top, labelled "never"."""
+    widths, top = list(passes.index), epochs * 1.12
+    for k, column in enumerate(passes.columns):
+        done = passes[column].dropna()
+        ax.plot(done.index, done.values, "os^vD"[k % 5] + "-", color=f"C{k}", alpha=0.8, label=f"{column}: first pass at 100 % training accuracy")
+        never = passes.index[passes[column].isna()]
+        ax.plot(never, [top] * len(never), "x", color="C3", markersize=11, markeredgewidth=2.5,
+                label=f"never in {epochs} passes" if k == 0 else None)
+    ax.axhline(epochs, color="grey", linestyle=":", linewidth=1)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(widths, [str(H) for H in widths])
+    ax.set_ylim(0, epochs * 1.25)
+    ax.set_xlabel("width $H$ (log scale)")
+    ax.set_ylabel("passes to interpolation")
+    ax.set_title(title)
+    ax.legend(loc="lower left", fontsize=8)
+    ax.grid(alpha=0.3)
