@@ -139,3 +139,20 @@ def test_batch_norm_runs_of_the_batch_study_are_also_tested_two_other_ways(tiny_
         (batch,) = result.summary["batch_size"][B]["batch"]
         assert 0 <= batch["eval_accuracy_batch_statistics"] <= 1 and 0 <= batch["eval_accuracy_recalibrated"] <= 1
         assert "eval_accuracy_recalibrated" not in result.summary["batch_size"][B]["layer"][0]
+
+
+def test_the_chapters_figures_and_divergence_epoch(tiny_data):
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    curves = pd.DataFrame({"study": "curves", "lr": 0.1, "norm": ["none"] * 3 + ["batch"] * 3, "epoch": [0, 1, 2] * 2,
+                           "train_loss": [2.3, np.nan, np.nan, 2.3, 1.0, 0.5], "eval_loss": [2.3, np.nan, np.nan, 2.3, 1.1, 0.7]})
+    assert normalization.diverged_at(curves, 0.1, "none") == 1 and normalization.diverged_at(curves, 0.1, "batch") is None
+    assert normalization.final_val_loss(curves, 0.1, "batch") == 0.7
+    result = normalization.run("smoke", split=tiny_data, studies=("curves", "init_scale"))
+    assert len(normalization.plot_curves(result.frame, "smoke").axes) == 2  # one learning rate: loss and accuracy
+    assert len(normalization.sweep_figure(result.summary, None, "init_scale", ("none", "batch"), "s").axes) == 2
+    rms = {(s, norm): [1.0, 1.0, 1.0] for s in (0.5, 1.0) for norm in ("none", "batch")}
+    fig, ax = normalization.plot_activation_rms(rms, (0.5, 1.0), np.arange(1, 4))
+    assert len(ax.get_lines()) == 6
+    plt.close("all")
