@@ -179,6 +179,25 @@ def test_full_results_checks_the_header_or_says_how_to_make_them(tmp_path, tiny_
         experiments.full_results("width")
 
 
+def test_full_results_of_another_seed_read_its_own_file_and_command(tmp_path, tiny_split, monkeypatch, capsys):
+    monkeypatch.setattr(_results, "RESULTS_DIR", tmp_path)
+    scales = {"full": {**width.SCALES["smoke"], "epochs": 1, "seed": 0}}
+    assert experiments.full_results_over_seeds("width", scales, [0, 1]) == {}
+    out = capsys.readouterr().out
+    assert "python -m nabla.experiments width --scale full --seed 1" in out and "width-full-seed=1.csv" in out
+    for seed in (0, 1):
+        result = width.run("smoke", split=tiny_split, seed=seed, epochs=1)
+        result.scale = "full"
+        name, command = ("width-full.csv", "") if seed == 0 else (f"width-full-seed={seed}.csv", f" --seed {seed} --no-progress")
+        experiments.save_results(result, tmp_path / name, command=f"python -m nabla.experiments width --scale full{command}")
+    runs = experiments.full_results_over_seeds("width", scales, [0, 1])
+    assert sorted(runs) == [0, 1] and runs[1].settings["seed"] == 1  # --no-progress changes nothing that is computed
+    assert runs[1].provenance().columns[0] == "results/width-full-seed=1.csv"
+    experiments.save_results(result, tmp_path / "width-full-seed=1.csv", command="python -m nabla.experiments width --scale full --seed 2")
+    with pytest.raises(ValueError, match="was not written by `python -m nabla.experiments width --scale full --seed 1`"):
+        experiments.full_results("width", scales, seed=1)
+
+
 # ---- the command line ----------------------------------------------------------------------------
 
 
