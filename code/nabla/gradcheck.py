@@ -9,19 +9,57 @@ Two independent witnesses:
 
 Both run in float64 and raise :class:`GradientCheckError` (an AssertionError) with a report
 that names the wrong input, the worst element and both values there. They never just print.
+
+A chapter that shows a *wrong* derivation runs it through :func:`show_failure`, which prints the
+report a reader should see and asserts which inputs it blames; :func:`show_error` does the same
+for any other error a chapter demonstrates (a ShapeError, a refused argument).
 """
 
 from __future__ import annotations
 
+import inspect
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
-from nabla.engine import Tensor
+from nabla.engine import ShapeError, Tensor
 
 
 class GradientCheckError(AssertionError):
-    """A gradient disagreed with its witness; the message is the full report."""
+    """A gradient disagreed with its witness; the message is the full report.
+
+    ``verdicts`` holds one :class:`InputVerdict` per input when the report is about the inputs'
+    gradients, and is None when the check failed before any gradient was compared (forward
+    values or output shapes that disagree).
+    """
+
+    def __init__(self, message, verdicts=None):
+        super().__init__(message)
+        self.verdicts = verdicts
+
+
+def check_settings(**settings):
+    """Refuse a step, tolerance or floor that is not a positive number (a tolerance may be inf)."""
+    for name, value in settings.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name} must be a positive number, got {type(value).__name__} {value!r}")
+        if not value > 0 or (name != "tol" and not np.isfinite(value)):
+            kind = "a positive number" if name == "tol" else "a positive finite number"
+            raise ValueError(f"{name} must be {kind}, got {name} = {value!r}")
+
+
+def check_upstream(upstream, shape):
+    r"""The upstream gradient $\bar S$ as given, refused unless it is float64 and has the output's shape."""
+    upstream = np.asarray(upstream)
+    if upstream.dtype != np.float64:
+        raise TypeError(f"gradient checks run in float64, but the upstream gradient has dtype {upstream.dtype}")
+    if upstream.shape != tuple(shape):
+        raise ShapeError(
+            f"the upstream gradient has shape {upstream.shape} but the output has shape {tuple(shape)}; "
+            "they must be equal (numpy would broadcast one against the other and check something else)"
+        )
+    return upstream
 
 
 def relative_error(a, b, floor=1e-3):
@@ -31,7 +69,10 @@ def relative_error(a, b, floor=1e-3):
     keeps two numbers that are both nearly zero (whose relative difference means nothing)
     from failing a check: below it, the error is absolute.
     """
+    check_settings(floor=floor)
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ShapeError(f"relative_error: a has shape {a.shape} but b has shape {b.shape}; they must be equal")
     return np.abs(a - b) / np.maximum(np.maximum(np.abs(a), np.abs(b)), floor)
 
 
@@ -70,10 +111,12 @@ def central_difference(f, *inputs, upstream, h=1e-5):
     $\partial\ell/\partial x_i \approx (\ell(x + h e_i) - \ell(x - h e_i)) / 2h$, whose error is
     $O(h^2)$ (a forward difference's is $O(h)$).
     """
+    check_settings(h=h)
     arrays = float64_inputs(inputs)
 
     def loss(arrays):
-        return float(np.sum(upstream * evaluate(f, arrays)[1].value))
+        S = evaluate(f, arrays)[1].value
+        return float(np.sum(check_upstream(upstream, S.shape) * S))
 
     gradients = []
     for X in arrays:
@@ -101,9 +144,10 @@ class InputVerdict:
     ours: float
     theirs: float
     ok: bool
+    wrong_entries: int = 0  # how many elements are beyond the tolerance
 
     def describe(self, ours="nabla", theirs="witness"):
-        verdict = "ok" if self.ok else "WRONG"
+        verdict = "ok" if self.ok else f"WRONG at {self.wrong_entries} of {int(np.prod(self.shape))} entries"
         line = f"  input {self.input}, shape {self.shape}: {verdict}, worst relative error {self.max_relative_error:.1e}"
         if self.where is not None:
             line += f" at index {self.where} ({ours} {self.ours:.6g}, {theirs} {self.theirs:.6g})"
@@ -128,20 +172,25 @@ def compare(gradients, references, tol, floor):
                 ours=float(ours[worst]),
                 theirs=float(theirs[worst]),
                 ok=bool(error[worst] <= tol),  # a NaN fails, as it should
+                wrong_entries=int(np.sum(~(error <= tol))),
             )
         )
     return verdicts
 
 
-def report(title, verdicts, ours, theirs, settings):
-    """Raise GradientCheckError if any verdict failed; else return the verdicts."""
+def report(title, verdicts, ours, theirs, settings, of_gradients=True):
+    """Raise GradientCheckError if any verdict failed; else return the verdicts.
+
+    ``of_gradients``: the verdicts are of the inputs' gradients (False for forward values),
+    and the error carries them.
+    """
     if all(v.ok for v in verdicts):
         return verdicts
     wrong = ", ".join(str(v.input) for v in verdicts if not v.ok)
     lines = [f"{title}: the gradient of input {wrong} is wrong"]
     lines += [v.describe(ours, theirs) for v in verdicts]
     lines.append(f"  ({settings})")
-    raise GradientCheckError("\n".join(lines))
+    raise GradientCheckError("\n".join(lines), verdicts if of_gradients else None)
 
 
 def check_backward(f, *inputs, upstream=None, h=1e-5, tol=1e-5, floor=1e-3, seed=0):
@@ -155,10 +204,10 @@ def check_backward(f, *inputs, upstream=None, h=1e-5, tol=1e-5, floor=1e-3, seed
     Returns one :class:`InputVerdict` per input; raises GradientCheckError with a per-input
     report (worst relative error, where, both values) if any input's gradient is wrong.
     """
+    check_settings(h=h, tol=tol, floor=floor)
     arrays = float64_inputs(inputs)
     leaves, output = evaluate(f, arrays)
-    if upstream is None:
-        upstream = random_upstream(output.shape, seed)
+    upstream = random_upstream(output.shape, seed) if upstream is None else check_upstream(upstream, output.shape)
     output.backward(upstream)
     analytic = [leaf.grad if leaf.grad is not None else np.zeros_like(leaf.value) for leaf in leaves]
     numeric = central_difference(f, *arrays, upstream=upstream, h=h)
@@ -181,6 +230,7 @@ def check_against_torch(f, torch_f, *inputs, upstream=None, tol=1e-10, floor=1e-
     """
     import torch  # here, not at the top: nabla itself does not need torch
 
+    check_settings(tol=tol, floor=floor)
     arrays = float64_inputs(inputs)
     leaves, output = evaluate(f, arrays)
     torch_leaves = [torch.tensor(array, requires_grad=True) for array in arrays]
@@ -189,14 +239,18 @@ def check_against_torch(f, torch_f, *inputs, upstream=None, tol=1e-10, floor=1e-
         raise GradientCheckError(
             f"check_against_torch: nabla's output has shape {output.shape}, torch's {tuple(torch_output.shape)}"
         )
-    if upstream is None:
-        upstream = random_upstream(output.shape, seed)
+    upstream = random_upstream(output.shape, seed) if upstream is None else check_upstream(upstream, output.shape)
     output.backward(upstream)
     torch_output.backward(torch.tensor(upstream))
 
     forward = compare([output.value], [torch_output.detach().numpy()], tol, floor)
     report(
-        "check_against_torch (forward values)", forward, "nabla", "torch", f"tolerance {tol:g}, floor {floor:g}"
+        "check_against_torch (forward values)",
+        forward,
+        "nabla",
+        "torch",
+        f"tolerance {tol:g}, floor {floor:g}",
+        of_gradients=False,
     )
     ours = [leaf.grad if leaf.grad is not None else np.zeros_like(leaf.value) for leaf in leaves]
     theirs = [t.grad.numpy() if t.grad is not None else np.zeros_like(a) for t, a in zip(torch_leaves, arrays)]
@@ -220,10 +274,10 @@ def check_derivation(forward, backward, *inputs, upstream=None, h=1e-5, tol=1e-5
 
     Example: ``check_derivation(lambda X, Y: X / Y, lambda S_bar, X, Y: (S_bar / Y, -S_bar * X / Y**2), X, Y)``
     """
+    check_settings(h=h, tol=tol, floor=floor)
     arrays = float64_inputs(inputs)
     S = np.asarray(forward(*arrays))
-    if upstream is None:
-        upstream = random_upstream(S.shape, seed)
+    upstream = random_upstream(S.shape, seed) if upstream is None else check_upstream(upstream, S.shape)
     yours = backward(upstream, *arrays)
     yours = yours if isinstance(yours, (tuple, list)) else (yours,)
     if len(yours) != len(arrays):
@@ -273,10 +327,98 @@ def check_gradients(f, torch_f, *inputs, upstream=None, seed=0):
     )
 
 
+def input_names(f, count):
+    """The names of ``f``'s first ``count`` positional parameters, by which a chapter calls its inputs."""
+    try:
+        parameters = list(inspect.signature(f).parameters.values())
+    except (TypeError, ValueError):  # a builtin without a signature
+        parameters = []
+    positional = [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(positional) < count:
+        raise ValueError(
+            f"show_failure: the inputs are named after the parameters of the function under test, but it "
+            f"has {len(positional)} positional parameters for {count} inputs; write it as a lambda that "
+            "names each input (lambda X, Y: ...)"
+        )
+    return positional[:count]
+
+
+def show_failure(check, f, *args, wrong, entries=None, **options):
+    r"""Run a gradient check that must fail, print its report, and assert whom it blames.
+
+    ``check(f, *args, **options)`` is one of this module's checks (:func:`check_backward`,
+    :func:`check_against_torch`, :func:`check_gradients`, :func:`check_derivation`) run on a
+    wrong derivation. The inputs are named after ``f``'s parameters (``lambda X, Y: ...`` names
+    them X and Y). ``wrong`` is the name, or the collection of names, of the inputs whose
+    gradients must be reported wrong: exactly those, so every other input must pass.
+    ``entries``, if given, is how many elements must be wrong: a number for the total over all
+    inputs, or a dict from name to number.
+
+    Prints the report as a reader should see it (the check's message: no traceback, no path)
+    and returns the GradientCheckError, whose ``verdicts`` a chapter may assert more about.
+    Raises AssertionError if the check passes or blames other inputs or another number of
+    elements; any other error (a NameError, a ShapeError, a report about forward values) is
+    not caught, or raised again, so a chapter that shows a wrong derivation cannot pass by
+    failing for the wrong reason.
+    """
+    wrong = {wrong} if isinstance(wrong, str) else set(wrong)
+    try:
+        check(f, *args, **options)
+    except GradientCheckError as caught:
+        error = caught
+    else:
+        raise AssertionError(f"{check.__name__} was expected to find the gradient of {sorted(wrong)} wrong, but it passed")
+    if error.verdicts is None:
+        raise AssertionError(f"{check.__name__} failed, but not on the inputs' gradients:\n{error}") from error
+    names = input_names(f, len(error.verdicts))
+    unknown = wrong - set(names)
+    if unknown:
+        raise ValueError(f"show_failure: wrong names {sorted(unknown)}, but the inputs are {names}")
+    blamed = {name for name, verdict in zip(names, error.verdicts) if not verdict.ok}
+    if blamed != wrong:
+        raise AssertionError(
+            f"{check.__name__} was expected to find {sorted(wrong)} wrong and the other inputs right, "
+            f"but it found {sorted(blamed)} wrong:\n{error}"
+        )
+    counts = {name: verdict.wrong_entries for name, verdict in zip(names, error.verdicts)}
+    if isinstance(entries, dict):
+        found = {name: counts[name] for name in entries}
+        if found != entries:
+            raise AssertionError(f"expected {entries} wrong elements, found {found}:\n{error}")
+    elif entries is not None and sum(counts.values()) != entries:
+        raise AssertionError(f"expected {entries} wrong elements in all, found {sum(counts.values())} ({counts}):\n{error}")
+    print(error)
+    return error
+
+
+def show_error(error_type, f, *args, match, **kwargs):
+    """Call ``f(*args, **kwargs)``, which must raise ``error_type`` with ``match`` in its message; print the message.
+
+    ``match`` is a string, or a list of strings, each of which the message must contain. For the
+    errors a chapter demonstrates that are not gradient checks: a ShapeError of the engine, a
+    refused argument. Returns the message. Raises AssertionError if nothing is raised or the
+    message lacks a ``match``; an error of another type is not caught.
+    """
+    try:
+        f(*args, **kwargs)
+    except error_type as error:
+        message = str(error)
+    else:
+        raise AssertionError(f"expected a {error_type.__name__}, but nothing was raised")
+    missing = [m for m in ([match] if isinstance(match, str) else match) if m not in message]
+    if missing:
+        raise AssertionError(f"the {error_type.__name__} says:\n{message}\nwhich lacks {missing}")
+    print(message)
+    return message
+
+
 def away_from_zero(rng, shape, low=0.5, high=2.0):
     """Random float64 entries with magnitude in [low, high] and a random sign.
 
     For checking ops with a kink or a pole at 0 (ReLU, |x|, division): central differences
     straddling the kink, or near the pole, measure something other than the derivative.
     """
+    check_settings(low=low, high=high)
+    if low > high:
+        raise ValueError(f"away_from_zero: low = {low!r} is above high = {high!r}")
     return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(low, high, size=shape)
