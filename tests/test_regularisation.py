@@ -99,3 +99,19 @@ def test_the_keep_probability_is_one_minus_p():
 def test_unknown_settings_are_refused(tiny_data):
     with pytest.raises(ValueError, match="unknown setting 'passes'"):
         experiments.run("regularisation", "smoke", split=tiny_data, passes=3)
+
+
+def test_the_chapters_quoted_numbers_and_figures(smoke):
+    import matplotlib.pyplot as plt
+
+    assert [regularization.key_of(v) for v in (1.0, 0.5, 0.65, 1e-3, 3e-2, 0.0)] == ["1", "0p5", "0p65", "0p001", "0p03", "0"]
+    texts = regularization.quoted(smoke.summary, "dropout")
+    baseline = smoke.summary["dropout"]["1.0"]
+    assert set(texts) == {f"dropout-{q}-{metric}" for q in ("1", "0p5")
+                          for metric in ("train", "val", "gap", "loss", "norm", "valmin", "valmax")}
+    assert texts["dropout-1-val"] == f"{baseline['eval_accuracy'] * 100:.1f} %" and texts["dropout-1-loss"] == f"{baseline['eval_loss']:.2f}"
+    assert "weight-decay-0p01-gap" in regularization.quoted(smoke.summary, "weight_decay")
+    assert len(regularization.weight_norm_figure(smoke.frame, "norms").axes[0].get_lines()) == 2  # lambda = 0 and 0.01
+    fig = regularization.validation_loss_figure(smoke.frame, {"dropout": [1.0, 0.5], "weight_decay": [0.0, 1e-2]}, "smoke")
+    assert [len(ax.get_lines()) for ax in fig.axes] == [2, 2]
+    plt.close("all")

@@ -304,3 +304,55 @@ def strength_figure(panels):
     fig.legend(handles, labels, loc="lower center", ncol=3 if len(panels) == 1 else 2, fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.05 * len(panels) + 0.02, 1, 1))
     return fig
+
+
+def weight_norm_figure(runs, title):
+    """The norm of the weight matrices against epoch, one line per weight decay of the series."""
+    fig, ax = white_figure(figsize=(6.5, 3.8))
+    for k, (lam, run) in enumerate(series(runs, "weight_decay").groupby("weight_decay")):
+        ax.plot(run["epoch"], run["weight_norm"], color=f"C{k}", label=name("weight_decay", lam))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("norm of all weight matrices")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def validation_loss_figure(runs, shown, title):
+    """The validation loss (mean over repeats) against epoch: dropout left, weight decay right, one line per strength of ``shown``."""
+    fig, axes = white_figure(ncols=2, figsize=(11, 3.8), sharey=True)
+    for ax, (kind, values) in zip(axes, shown.items()):
+        rows = series(runs, kind)
+        for k, value in enumerate(values):
+            val_loss = rows[rows[SERIES[kind]] == value].groupby("epoch")["eval_loss"].mean()
+            ax.plot(val_loss.index[1:], val_loss.iloc[1:], color=f"C{k}", label=name(kind, value))
+        ax.set_xlabel("epoch")
+        ax.set_title(f"{'dropout' if kind == 'dropout' else 'weight decay'} ({title})", fontsize=10)
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("validation loss (test mode)")
+    fig.tight_layout()
+    return fig
+
+
+def key_of(value):
+    """A strength as a piece of a glue key: 0.5 -> ``0p5``, 0.001 -> ``0p001``."""
+    return f"{value:g}".replace(".", "p")
+
+
+def quoted(summary, kind):
+    """The final numbers of one series as the chapter quotes them, ``{"KIND-VALUE-METRIC": text}``.
+
+    ``train`` and ``val``: the accuracies in percent to one decimal; ``gap``: in points, to one
+    decimal; ``loss``: the validation loss to two decimals; ``norm``: the weight norm to the unit;
+    ``valmin`` and ``valmax``: the lowest and highest repeat's validation accuracy.
+    """
+    texts = {}
+    for value, numbers in summary[kind].items():
+        prefix = f"{kind.replace('_', '-')}-{key_of(float(value))}"
+        texts.update({f"{prefix}-train": f"{numbers['train_accuracy'] * 100:.1f} %", f"{prefix}-val": f"{numbers['eval_accuracy'] * 100:.1f} %",
+                      f"{prefix}-gap": f"{numbers['gap'] * 100:.1f}", f"{prefix}-loss": f"{numbers['eval_loss']:.2f}",
+                      f"{prefix}-norm": f"{numbers['weight_norm']:.0f}", f"{prefix}-valmin": f"{numbers['eval_accuracy_min'] * 100:.1f} %",
+                      f"{prefix}-valmax": f"{numbers['eval_accuracy_max'] * 100:.1f} %"})
+    return texts
