@@ -75,3 +75,63 @@ def test_same_seed_same_run_and_names_are_checked(tiny_split):
         mlp.run("smoke", split=tiny_split, variants=["tanh"])
     with pytest.raises(ValueError, match="unknown setting 'passes'"):
         mlp.run("smoke", split=tiny_split, passes=3)
+
+
+# ---- the chapter's tables and checks -----------------------------------------------------------
+
+
+def test_describe_and_extremes_tabulate_each_part(tiny_split):
+    table = mlp.describe({"training": (tiny_split.X_train, tiny_split.y_train)})
+    assert table.loc["training", "images"] == 80
+    assert table.loc["training", "largest"] == pytest.approx(round(tiny_split.X_train.max(), 3))
+    X_test = tiny_split.X_eval.copy()
+    X_test[3, 0] = 2e5
+    extremes = mlp.extremes({"scaled": (tiny_split.X_train, X_test)})
+    assert extremes.loc["scaled", "largest |x'|, test images"] == 2e5
+    assert extremes.loc["scaled", "test images with |x'| > 1e5"] == 1
+
+
+def test_standardisation_trap_leaves_the_weights_of_blank_pixels_untrained(tiny_split):
+    X_kept, X_test = tiny_split.X_train.copy(), tiny_split.X_eval.copy()
+    blank = np.zeros(784, dtype=bool)
+    blank[:5] = True
+    X_kept[:, blank] = 0.0  # blank in every kept image
+    inked = np.zeros(len(X_test), dtype=bool)
+    inked[:3] = True
+    settings = {**mlp.SCALES["smoke"], "lr": 0.1}
+    trap = mlp.standardisation_trap({"a": (X_kept, X_test)}, tiny_split.y_train, tiny_split.y_eval, blank, inked, settings)
+    assert trap.loc["a", "rows of W1 at blank pixels unchanged"]
+    assert 0 <= trap.loc["a", "test accuracy, images inked at a blank pixel"] <= 1
+
+
+def test_initial_scales_of_a_standard_normal_start_are_larger(tiny_split):
+    scales = mlp.initial_scales(tiny_split.X_train, tiny_split.y_train, 16)
+    assert scales.loc["normal", "sd of Z"] > 5 * scales.loc["glorot", "sd of Z"]
+    assert scales.loc["normal", "initial training loss"] > scales.loc["glorot", "initial training loss"]
+
+
+def test_train_from_zeros_with_the_sigmoid_keeps_the_hidden_units_equal(tiny_split):
+    settings = {**mlp.SCALES["smoke"], "lr": 0.1}
+    W1, b1, W2, b2 = mlp.train_from_zeros(ops.relu, tiny_split.X_train, tiny_split.y_train, settings)
+    assert not W1.any() and not W2.any() and b2.any()
+    W1, b1, W2, b2 = mlp.train_from_zeros(ops.sigmoid, tiny_split.X_train, tiny_split.y_train, settings)
+    assert W1.any() and np.allclose(W1, W1[:, :1], rtol=1e-12, atol=1e-15) and np.allclose(W2, W2[:1], rtol=1e-12, atol=1e-15)
+
+
+def test_sgd_that_remembers_keeps_the_first_step_only():
+    model = nn.MLP([4, 3, 2], rng=np.random.default_rng(0))
+    optimizer = mlp.SGDThatRemembers(model.parameters(), lr=0.1)
+    for _ in range(2):
+        for p in model.parameters():
+            p.grad = np.ones_like(p.value)
+        optimizer.step()
+    assert all(np.allclose(first, p.value + 0.1) for first, p in zip(optimizer.after_first_step, model.parameters()))
+
+
+def test_compare_draws_one_row_per_frame(tiny_split):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    frame = mlp.run("smoke", split=tiny_split, variants=["relu", "sigmoid"], epochs=1).frame
+    fig, axes = mlp.compare({"smoke": frame, "missing": None}, {"relu": "ReLU", "sigmoid": "sigmoid"}, "title")
+    assert axes.shape == (2, 2) and axes[0, 0].get_ylabel() == "validation accuracy"

@@ -58,3 +58,78 @@ def run(scale="budget", progress=False, root=None, split=None, **overrides):
             for r in result.records
         ]
     return Result("divergent_lr", scale, settings, summary, records, time.perf_counter() - start, split.eval_set)
+
+
+# ---- what the chapter shows: tables and figures --------------------------------------------
+
+
+def trials_table(search, losses):
+    """The search's trials as a table: trial, phase (powers of 10 up to the first divergence, then powers of 2),
+    learning rate, the training loss before and after the pass (``losses``: ``{lr: (before, after)}``), diverges."""
+    import pandas as pd
+
+    first_divergent = next(k for k, (_, bad) in enumerate(search.trials) if bad)
+    return pd.DataFrame([{"trial": k + 1, "phase": "powers of 10" if k <= first_divergent else "powers of 2", "learning rate": lr,
+                          "loss before": losses[lr][0], "loss after one pass": losses[lr][1], "diverges": bad}
+                         for k, (lr, bad) in enumerate(search.trials)])
+
+
+def eta_table(searches):
+    """``{B: search}`` as a table: $\\eta^*_B$, its ratio to the smallest B's, and the trials (``!``: diverged)."""
+    import pandas as pd
+
+    first = searches[min(searches)].eta_star
+    return pd.DataFrame({"B": list(searches), "eta*_B": [s.eta_star for s in searches.values()],
+                         "eta*_B / eta*_1": [s.eta_star / first for s in searches.values()],
+                         "trials": [", ".join(f"{lr:g}{'!' if bad else ''}" for lr, bad in s.trials) for s in searches.values()]}
+                        ).set_index("B")
+
+
+def plot_factors(axes, curves, title, top=50.0):
+    r"""Training loss against passes at $\eta^*/2$, $\eta^*$ and $2\eta^*$, one panel per batch size.
+
+    ``curves``: the records of :func:`run` as a DataFrame. The loss at $2\eta^*$ can grow by tens
+    of orders of magnitude; the axis stops at ``top``, and the legend says where that curve went.
+    """
+    import numpy as np
+    from matplotlib.ticker import MaxNLocator
+
+    names = {0.5: "\\eta^*/2", 1.0: "\\eta^*", 2.0: "2\\eta^*"}
+    for ax, (B, runs) in zip(axes, curves.groupby("batch_size")):
+        for k, (factor, one) in enumerate(runs.groupby("factor")):
+            label = f"${names[factor]} = {one['lr'].iloc[0]:g}$"
+            loss = one["train_loss"].to_numpy(dtype=float)
+            if not np.isfinite(loss).all():
+                label += f", NaN from pass {int(one['epoch'].iloc[np.argmax(~np.isfinite(loss))])}"
+            elif loss.max() > top:
+                label += f", off the scale: {loss[-1]:.0e} at pass {int(one['epoch'].iloc[-1])}"
+            ax.semilogy(one["epoch"], loss, "o-", color=f"C{k}", markersize=3, label=label)
+        ax.set_ylim(0.05, top)
+        ax.set_title(f"{title}, $B = {B}$", fontsize=10)
+        ax.set(xlabel="passes", ylabel="training loss (log scale)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(fontsize=8, loc="upper right")
+        ax.grid(alpha=0.3)
+
+
+def plot_eta_star(ax, eta, full):
+    r"""$\eta^*_B$ against B on log axes: ``eta`` (``{B: eta*_B}``, the budget run) with a bar up to
+    $2\eta^*_B$, the full runs ``full`` (``{label: {B: eta*_B}}``, at most two), and a line proportional to B."""
+    import numpy as np
+
+    B, values = np.array(list(eta)), np.array(list(eta.values()))
+    ax.errorbar(B, values, yerr=[np.zeros(len(values)), values], fmt="o-", color="C0", capsize=4,
+                label="budget run, width 64: $\\eta^*_B$, bar up to $2\\eta^*_B$")
+    styles = [dict(marker="s", markersize=10, markerfacecolor="none", linestyle="--"), dict(marker="^", markersize=6, linestyle="")]
+    for k, (label, found) in enumerate(full.items()):
+        sizes = np.array(sorted(found))
+        shift = 1.1 if k == 1 else 1.0  # nudge the second run's points right so that coinciding ones stay visible
+        ax.plot(sizes * shift, [found[b] for b in sizes], color=f"C{k + 1}", label=label, **styles[k])
+    ax.plot(B, values[0] * B / B[0], ":", color="grey", label="proportional to $B$")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xticks(B, [str(b) for b in B])
+    ax.set(xlabel="batch size $B$ (log scale)", ylabel="divergent learning rate $\\eta^*_B$ (log scale)",
+           title="The divergent learning rate grows with the batch size")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, which="both")

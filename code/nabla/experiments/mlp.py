@@ -163,3 +163,93 @@ def final_table(frames, variants):
         columns[f"sd, {scale}"] = [finals(frame, v).std(ddof=1) for v in variants]
         columns[f"training loss, {scale}"] = [finals(frame, v, "train_loss").mean() for v in variants]
     return pd.DataFrame(columns, index=list(variants.values())).round(4)
+
+
+def compare(frames, variants, title, accuracy_from="auto", legend="lower right"):
+    """The chapter's figure of some variants: validation accuracy and training loss (log scale), mean $\\pm$ sd over seeds.
+
+    ``frames``: ``{row title: DataFrame of the records, or None}``, one row of panels each;
+    ``variants``: ``{variant: legend label}``; ``accuracy_from``: where the accuracy axis starts
+    (see :func:`nabla.plotting.band_grid`). Returns ``(fig, axes)``.
+    """
+    from nabla.plotting import band_grid
+
+    panels = [("eval_accuracy", "validation accuracy", {"bottom": accuracy_from}),
+              ("train_loss", "training loss (cross-entropy)", {"log": True})]
+    return band_grid(frames, "variant", variants, panels, title, legend)
+
+
+# ---- the standardisation trap of the chapter's data section ------------------------------------
+
+
+def describe(parts):
+    """A table of ``{name: (X, y)}``: images, mean, standard deviation, extremes, share of the commonest digit."""
+    import pandas as pd
+
+    return pd.DataFrame({name: {"images": len(X), "mean": X.mean(), "standard deviation": X.std(), "smallest": X.min(),
+                                "largest": X.max(), "share of the commonest digit": np.bincount(y).max() / len(y)}
+                         for name, (X, y) in parts.items()}).T.round(3)
+
+
+def extremes(standardised):
+    """For ``{name: (X_train, X_test)}``: the largest |x'| of each part, and how many test images exceed 1e5 anywhere."""
+    import pandas as pd
+
+    return pd.DataFrame({name: {"largest |x'|, training images": np.abs(X_train).max(),
+                                "largest |x'|, test images": np.abs(X_test).max(),
+                                "test images with |x'| > 1e5": int((np.abs(X_test) > 1e5).any(axis=1).sum())}
+                         for name, (X_train, X_test) in standardised.items()}).T
+
+
+def standardisation_trap(standardised, y_kept, test_labels, blank, inked, settings):
+    """Train the base network one epoch on each standardisation of the kept images; what happened to the blank pixels' weights.
+
+    ``standardised``: ``{name: (X_kept, X_test)}``; ``blank``: the pixels blank in every kept
+    image; ``inked``: the test images with ink at one of them. One row per standardisation: are
+    the rows of $W_1$ at the blank pixels unchanged after the epoch, and the test accuracy on the
+    ``inked`` images and on the others.
+    """
+    import pandas as pd
+
+    rows = {}
+    for name, (X_kept, X_test) in standardised.items():
+        model = seeded_mlp([X_kept.shape[1], settings["width"], CLASSES], "glorot", 0)
+        W1_start = model.layers[0].W.value.copy()
+        train.fit(model, optim.SGD(model.parameters(), lr=settings["lr"]), data.Split(X_kept, y_kept), epochs=1, seed=0)
+        right = train.logits(model, X_test).argmax(axis=1) == test_labels
+        rows[name] = {"rows of W1 at blank pixels unchanged": np.array_equal(W1_start[blank], model.layers[0].W.value[blank]),
+                      "test accuracy, images inked at a blank pixel": right[inked].mean(),
+                      "test accuracy, the other images": right[~inked].mean()}
+    return pd.DataFrame(rows).T
+
+
+def initial_scales(X, y, width, inits=("glorot", "normal")):
+    """Before training, for the base network under each initialisation: the sd of $Z = XW_1$, of the logits, and the loss on (X, y)."""
+    import pandas as pd
+
+    rows = {}
+    for init in inits:
+        model = seeded_mlp([X.shape[1], width, CLASSES], init, 0)
+        rows[init] = {"sd of Z": (X @ model.layers[0].W.value).std(), "sd of the logits": train.logits(model, X).std(),
+                      "initial training loss": train.evaluate(model, X, y)[0]}
+    return pd.DataFrame(rows).T
+
+
+# ---- the chapter's checks of single steps -------------------------------------------------------
+
+
+class SGDThatRemembers(optim.SGD):
+    """SGD that keeps a copy of every parameter after its first step, to compare with a step taken by hand."""
+
+    def step(self):
+        super().step()
+        if not hasattr(self, "after_first_step"):
+            self.after_first_step = [p.value.copy() for p in self.params]
+
+
+def train_from_zeros(activation, X, y, settings):
+    """The base network with ``activation`` and every weight and bias 0, trained one epoch on (X, y) from seed 0; its parameters' values."""
+    model = seeded_mlp([X.shape[1], settings["width"], CLASSES], "zeros", 0, activation=activation)
+    train.fit(model, optim.SGD(model.parameters(), lr=settings["lr"]), data.Split(X, y), epochs=1,
+              batch_size=settings["batch_size"], seed=0)
+    return [p.value for p in model.parameters()]
