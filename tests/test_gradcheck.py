@@ -215,8 +215,10 @@ def test_show_failure_refuses_a_failure_that_is_not_about_gradients():
 
 
 def test_show_failure_names_inputs_after_the_function_parameters():
-    with pytest.raises(ValueError, match=r"wrong names \['Z'\], but the inputs are \['X', 'Y'\]"):
+    with pytest.raises(ValueError, match=r"no input is named \['Z'\]; the inputs are \['X', 'Y'\]"):
         show_failure(check_backward, wrong_y, X, Y, wrong="Z")
+    with pytest.raises(ValueError, match=r"no input is named \['Z'\]"):
+        show_failure(check_backward, wrong_y, X, Y, wrong="Y", entries={"Z": 1})
     with pytest.raises(ValueError, match="write it as a lambda that names each input"):
         show_failure(check_backward, MultiplyWrongY.apply, X, Y, wrong="Y")
 

@@ -362,22 +362,23 @@ def show_failure(check, f, *args, wrong, entries=None, **options):
     failing for the wrong reason.
     """
     wrong = {wrong} if isinstance(wrong, str) else set(wrong)
+    check_name = getattr(check, "__name__", repr(check))
     try:
         check(f, *args, **options)
     except GradientCheckError as caught:
         error = caught
     else:
-        raise AssertionError(f"{check.__name__} was expected to find the gradient of {sorted(wrong)} wrong, but it passed")
+        raise AssertionError(f"{check_name} was expected to find the gradient of {sorted(wrong)} wrong, but it passed")
     if error.verdicts is None:
-        raise AssertionError(f"{check.__name__} failed, but not on the inputs' gradients:\n{error}") from error
+        raise AssertionError(f"{check_name} failed, but not on the inputs' gradients:\n{error}") from error
     names = input_names(f, len(error.verdicts))
-    unknown = wrong - set(names)
+    unknown = (wrong | set(entries if isinstance(entries, dict) else ())) - set(names)
     if unknown:
-        raise ValueError(f"show_failure: wrong names {sorted(unknown)}, but the inputs are {names}")
+        raise ValueError(f"show_failure: no input is named {sorted(unknown)}; the inputs are {names}")
     blamed = {name for name, verdict in zip(names, error.verdicts) if not verdict.ok}
     if blamed != wrong:
         raise AssertionError(
-            f"{check.__name__} was expected to find {sorted(wrong)} wrong and the other inputs right, "
+            f"{check_name} was expected to find {sorted(wrong)} wrong and the other inputs right, "
             f"but it found {sorted(blamed)} wrong:\n{error}"
         )
     counts = {name: verdict.wrong_entries for name, verdict in zip(names, error.verdicts)}
