@@ -282,3 +282,42 @@ def test_a_converted_part_one_chapter_runs_as_a_plain_notebook(tmp_path):
                             resources={"metadata": {"path": str(tmp_path)}}).execute()
     errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert errors == []
+
+
+DISPLAY_MATH = re.compile(r"^[ \t]*\$\$\n(.*?)\n[ \t]*\$\$[ \t]*$", re.M | re.S)
+
+
+def test_every_display_equation_typesets_in_mathjax(site_pages, tmp_path):
+    """Each $$ block of every plain notebook, typeset by MathJax 3 (which JupyterLab uses; the
+    site's own copy), with no error: the \\tag, split and aligned forms included."""
+    from test_site import CHROMIUM
+
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is installed by requirements.txt")
+    if CHROMIUM is None:
+        pytest.skip("Chromium is not installed (`apt-get install chromium`)")
+    blocks = [(chapter, tex) for chapter in NOTEBOOK_PAGES
+              for tex in DISPLAY_MATH.findall(without_code_blocks(markdown(plain.convert(BOOK / f"{chapter}.md", BOOK_INDEX))))]
+    assert len(blocks) >= sum(len(BOOK_INDEX.pages[c].equations) for c in NOTEBOOK_PAGES)
+    mathjax = (SITE / "_static" / "mathjax" / "tex-chtml.js").as_uri()
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page()
+        (tmp_path / "math.html").write_text(f'<html><body><script src="{mathjax}"></script></body></html>')
+        page.goto((tmp_path / "math.html").as_uri())
+        page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+        page.evaluate("() => MathJax.startup.promise")
+        errors = page.evaluate("""async (blocks) => {
+            const errors = [];
+            for (const [chapter, tex] of blocks) {
+                const node = await MathJax.tex2chtmlPromise(tex, {display: true});
+                const error = node.querySelector('mjx-merror');
+                if (error) errors.push(chapter + ': ' + error.getAttribute('data-mjx-error') + ' in ' + tex.slice(0, 120));
+            }
+            return errors;
+        }""", blocks)
+        browser.close()
+    assert errors == []
+
+
+def without_code_blocks(text):
+    return re.sub(r"^(`{3,}|~{3,}).*?^\1\s*$", "", text, flags=re.M | re.S)

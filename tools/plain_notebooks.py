@@ -382,12 +382,13 @@ class Converter:
         raise ValueError(f"{where}: no plain-notebook form for this directive; add one to tools/plain_notebooks.py")
 
     def display_math(self, body, label):
-        # As Sphinx's MathJax output: equations separated by blank lines are aligned, and one
-        # that breaks lines with \\ is a split.
+        # As Sphinx's MathJax output: equations separated by blank lines are aligned rows (here
+        # without Sphinx's outer align, which would not take the \tag), and one that breaks
+        # lines with \\ is a split.
         parts = [part.strip() for part in body.split("\n\n") if part.strip()]
         parts = [rf"\begin{{split}}{part}\end{{split}}" if r"\\" in part else part for part in parts]
         math = "\n".join(parts) if len(parts) == 1 else (
-            r"\begin{align}\begin{aligned}" + "\\\\\n".join(parts) + r"\end{aligned}\end{align}")
+            r"\begin{aligned}" + "\\\\\n".join(parts) + r"\end{aligned}")
         if label:
             math += rf" \tag{{{self.book.equation(label, self.where('{math}'))}}}"
         return f"\n$$\n{math}\n$$\n"
