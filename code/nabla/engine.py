@@ -30,29 +30,54 @@ def as_array(value, *, what="Tensor"):
     boolean array is refused rather than converted: converting it silently would hide a
     mistake (labels passed where logits were meant, say) and could lose information.
     """
-    # Every op's output comes through here, and it is nearly always a float array already:
-    # that case is answered first, with two cheap tests.
+    # Every op's output comes through here, nearly always a float array already: answered first, by two cheap tests.
     if type(value) is np.ndarray and value.dtype.kind == "f":
         return value
     if isinstance(value, Tensor):
         raise TypeError(f"{what}: expected an array, got a Tensor; use its .value")
     if isinstance(value, (str, bytes)) or value is None:
         raise TypeError(f"{what}: expected a floating-point array, got {type(value).__name__} {value!r}")
-    array = np.asarray(value)
+    try:
+        array = np.asarray(value)
+    except ValueError:  # nested lists of unequal lengths: numpy's message names no argument
+        raise ShapeError(f"{what}: the nested lists have rows of different lengths; an array needs equal rows") from None
     if array.dtype.kind != "f":  # "f": float16 to longdouble; complex numbers are kind "c"
-        raise TypeError(
-            f"{what}: expected a floating-point array, got dtype {array.dtype} with shape "
-            f"{array.shape}; gradients need floats, so convert it yourself if that is what "
-            f"you mean, e.g. np.asarray(x, dtype=np.float64)"
-        )
+        raise TypeError(f"{what}: expected a floating-point array, got dtype {array.dtype} with shape {array.shape}; gradients "
+                        "need floats, so convert it yourself if that is what you mean, e.g. np.asarray(x, dtype=np.float64)")
     return array
 
 
-# Tensor's operators (x + y, x @ W, x.T, ...) build op nodes, but the ops in nabla.ops import
-# this module, so this module cannot import them. Instead nabla.ops puts its functions in this
-# table when it is imported (and `import nabla` always imports it), and each operator looks
-# its function up here. That costs one dict lookup per call, with no import cycle and no
-# import per call, and keeps every operator in the Tensor class, where a reader looks for it.
+def as_int(value, what, least=1):
+    """``value`` as an int if it is an integer >= ``least``; a TypeError if it is no number, a ValueError (2.5, True, -1) if it is the wrong one."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= least:
+        return int(value)
+    if not isinstance(value, numbers.Real):
+        raise TypeError(f"{what} must be an int, got {type(value).__name__} {value!r}")
+    kind = {0: "a non-negative int", 1: "a positive int"}.get(least, f"an int >= {least}")
+    raise ValueError(f"{what} must be {kind}, got {value!r}")
+
+
+def as_generator(rng, what):
+    """``rng`` if it is a ``numpy.random.Generator``, a fresh unseeded one if None, else a TypeError (an int seed is not a Generator)."""
+    if rng is None:
+        return np.random.default_rng()
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{what}: rng must be a numpy.random.Generator or None (np.random.default_rng(seed) makes one), "
+                        f"got {type(rng).__name__} {rng!r}")
+    return rng
+
+
+def check_flag(value, what):
+    """``value`` if it is True or False, else a TypeError: a string such as "no" would count as True."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{what} must be True or False, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+# Tensor's operators (x + y, x @ W, x.T, ...) build op nodes, but the ops in nabla.ops import this
+# module, so this module cannot import them. Instead nabla.ops puts its functions in this table
+# when it is imported (`import nabla` always imports it), and each operator looks its function
+# up here: one dict lookup per call, no import cycle, and every operator in the Tensor class.
 OPERATORS = {}
 
 # Every tensor gets the next number from this counter: see Tensor.topological_order.
@@ -75,6 +100,8 @@ class Tensor:
     __array_ufunc__ = None
 
     def __init__(self, value, source=None, name=None):
+        if source is not None and type(source) is not OpNode:  # only Op.apply makes a tensor with a source
+            raise TypeError(f"Tensor: source is the OpNode that made the tensor, or None for a leaf; got {source!r}")
         self.value = as_array(value)
         self.source = source
         self.name = name
@@ -101,7 +128,14 @@ class Tensor:
 
     def item(self):
         """The value of a one-element tensor as a Python float."""
+        if self.size != 1:
+            raise ValueError(f"item: takes a tensor of one element, but this one has shape {self.shape}")
         return self.value.item()
+
+    def __bool__(self):  # numpy's rule; without it every tensor would be true, even one holding 0.0
+        if self.size != 1:
+            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous; use .value.any() or .value.all()")
+        return bool(self.value)
 
     def __repr__(self):
         made_by = "leaf" if self.source is None else f"made by {self.source.op.__name__}"

@@ -166,4 +166,6 @@ def power(X, p):
     """$X^p$ for a constant number ``p``; also ``X ** p``."""
     if isinstance(p, Tensor) or not isinstance(p, numbers.Real) or isinstance(p, bool):
         raise TypeError(f"power: the exponent must be a constant number, got {type(p).__name__}")
+    if not np.isfinite(p):
+        raise ValueError(f"power: the exponent must be a finite number, got {p}")
     return Power.apply(X, p=float(p) if not isinstance(p, numbers.Integral) else int(p))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nabla.engine import Op, ShapeError, as_tensor
+from nabla.engine import Op, ShapeError, Tensor, as_tensor
 from nabla.ops.shape import normalize_axis
 
 __all__ = ["Softmax", "LogSoftmax", "CrossEntropy", "softmax", "log_softmax", "cross_entropy", "log_sum_exp"]
@@ -78,31 +78,42 @@ class CrossEntropy(Op):
         return X_bar
 
 
+def softmax_axis(X, axis, name):
+    """X as a tensor and ``axis`` as one non-negative axis along which X has entries, or an error naming them."""
+    X = as_tensor(X, what=name)
+    (axis,) = normalize_axis(axis, X.ndim, name)
+    if X.shape[axis] == 0:
+        raise ValueError(f"{name}: X has shape {X.shape}, no entries along axis {axis} to normalise over")
+    return X, axis
+
+
 def softmax(X, axis=-1):
     """The softmax of X along ``axis``: probabilities, positive and summing to 1."""
-    X = as_tensor(X, what="softmax")
-    (axis,) = normalize_axis(axis, X.ndim, "softmax")
+    X, axis = softmax_axis(X, axis, "softmax")
     return Softmax.apply(X, axis=axis)
 
 
 def log_softmax(X, axis=-1):
     """The log of the softmax of X along ``axis``, computed without overflow."""
-    X = as_tensor(X, what="log_softmax")
-    (axis,) = normalize_axis(axis, X.ndim, "log_softmax")
+    X, axis = softmax_axis(X, axis, "log_softmax")
     return LogSoftmax.apply(X, axis=axis)
 
 
 def cross_entropy(logits, labels):
     """Mean cross-entropy of logits (N, C) against integer class labels (N,) in [0, C)."""
     logits = as_tensor(logits, what="cross_entropy")
+    if isinstance(labels, Tensor):
+        raise TypeError("cross_entropy: labels must be an array of integer class indices, got a Tensor")
     labels = np.asarray(labels)
     if logits.ndim != 2:
         raise ShapeError(f"cross_entropy: logits must have shape (N, C), got {logits.shape}")
     N, C = logits.shape
-    if labels.dtype.kind not in "iu":  # signed or unsigned integers
-        raise TypeError(f"cross_entropy: labels must be integer class indices, got dtype {labels.dtype}")
+    if N == 0 or C == 0:  # a mean over no examples is 0 / 0, and no class can be right
+        raise ValueError(f"cross_entropy: logits of shape {logits.shape} hold no examples or no classes")
     if labels.shape != (N,):
         raise ShapeError(f"cross_entropy: labels have shape {labels.shape} but logits have shape {logits.shape}; expected ({N},)")
+    if labels.dtype.kind not in "iu":  # signed or unsigned integers
+        raise TypeError(f"cross_entropy: labels must be integer class indices, got dtype {labels.dtype}")
     out_of_range = (labels < 0) | (labels >= C)
     if out_of_range.any():
         raise ValueError(f"cross_entropy: labels must lie in [0, {C}), got {labels[out_of_range].tolist()[:5]}")

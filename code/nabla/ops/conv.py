@@ -13,11 +13,9 @@ The "convolution" of deep learning is, strictly, a cross-correlation: the kernel
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
-from nabla.engine import Op, ShapeError, as_tensor
+from nabla.engine import Op, ShapeError, as_int, as_tensor
 
 __all__ = ["Conv2d", "MaxPool2d", "conv2d", "max_pool2d", "im2col", "col2im", "output_size"]
 
@@ -141,10 +139,16 @@ class MaxPool2d(Op):
 
 
 def positive_int(value, what, name):
-    """``value`` as an int if it is a positive integer; else a ValueError naming it."""
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name}: {what} must be a positive int, got {value!r}")
-    return int(value)
+    """``value`` as an int if it is a positive integer; else a TypeError (no number) or a ValueError naming it."""
+    return as_int(value, f"{name}: {what}")
+
+
+def kernel_pair(kernel_size, name):
+    """``kernel_size``, an int or a pair (kh, kw) of positive ints, as the pair (kh, kw); else an error naming it."""
+    pair = tuple(kernel_size) if isinstance(kernel_size, (tuple, list)) else (kernel_size, kernel_size)
+    if len(pair) != 2:
+        raise ValueError(f"{name}: kernel_size must be an int or a pair (kh, kw), got {kernel_size!r}")
+    return tuple(positive_int(k, "kernel_size", name) for k in pair)
 
 
 def image_batch(X, name):
@@ -165,11 +169,12 @@ def conv2d(X, W, b=None, stride=1, padding=0):
     X = image_batch(X, "conv2d")
     W = as_tensor(W, like=X, what="conv2d")
     stride = positive_int(stride, "stride", "conv2d")
-    if not isinstance(padding, numbers.Integral) or isinstance(padding, bool) or padding < 0:
-        raise ValueError(f"conv2d: padding must be a non-negative int, got {padding!r}")
+    padding = as_int(padding, "conv2d: padding", least=0)
     if W.ndim != 4:
         raise ShapeError(f"conv2d: W must have 4 axes (F, C, kh, kw), got shape {W.shape}")
     (N, C, H, W_in), (F, C_w, kh, kw) = X.shape, W.shape
+    if min(F, kh, kw) == 0:  # an empty kernel would sum nothing: an output of zeros, with no error
+        raise ShapeError(f"conv2d: W has shape {W.shape}; it needs at least one filter F and a kernel of at least 1 x 1")
     if C != C_w:
         raise ShapeError(
             f"conv2d: X has shape {X.shape} with {C} channels but W has shape {W.shape} with {C_w}; "
@@ -196,10 +201,7 @@ def max_pool2d(X, kernel_size, stride=None):
     (windows side by side, as in PyTorch). Windows that would run past the edge are dropped.
     """
     X = image_batch(X, "max_pool2d")
-    pair = tuple(kernel_size) if isinstance(kernel_size, (tuple, list)) else (kernel_size, kernel_size)
-    if len(pair) != 2:
-        raise ValueError(f"max_pool2d: kernel_size must be an int or a pair (kh, kw), got {kernel_size!r}")
-    kh, kw = (positive_int(k, "kernel_size", "max_pool2d") for k in pair)
+    kh, kw = kernel_pair(kernel_size, "max_pool2d")
     if stride is None:
         if kh != kw:
             raise ValueError(f"max_pool2d: give a stride for the non-square kernel ({kh}, {kw})")

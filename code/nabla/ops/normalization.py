@@ -26,7 +26,7 @@ import numbers
 
 import numpy as np
 
-from nabla.engine import Op, ShapeError, as_tensor
+from nabla.engine import Op, ShapeError, as_int, as_tensor, check_flag
 from nabla.ops.shape import mean, reshape, transpose
 
 __all__ = [
@@ -55,8 +55,7 @@ class BatchNormStats:
     """
 
     def __init__(self, num_features, unbiased=True, dtype=np.float64):
-        if not isinstance(num_features, numbers.Integral) or num_features < 1:
-            raise ValueError(f"BatchNormStats: num_features must be a positive int, got {num_features!r}")
+        num_features = as_int(num_features, "BatchNormStats: num_features")
         self.mean = np.zeros(num_features, dtype=dtype)  # as PyTorch: a fresh layer's test mode is the identity
         self.var = np.ones(num_features, dtype=dtype)
         self.unbiased = unbiased
@@ -165,9 +164,12 @@ def check_batchnorm_shapes(name, X, gamma, beta, train, axis_name="feature"):
 
 def check_constants(name, eps, momentum=0.0):
     """eps >= 0 (it keeps sigma away from 0) and momentum in [0, 1] (the weight of the new batch)."""
-    if not isinstance(eps, numbers.Real) or isinstance(eps, bool) or not eps >= 0:
+    for what, value in (("eps", eps), ("momentum", momentum)):
+        if not isinstance(value, numbers.Real) or isinstance(value, bool):
+            raise TypeError(f"{name}: {what} must be a number, got {type(value).__name__} {value!r}")
+    if not eps >= 0:
         raise ValueError(f"{name}: eps is added to the variance and must be a number >= 0, got {eps!r}")
-    if not isinstance(momentum, numbers.Real) or isinstance(momentum, bool) or not 0 <= momentum <= 1:
+    if not 0 <= momentum <= 1:
         raise ValueError(f"{name}: momentum is the weight of the new batch, a number in [0, 1], got {momentum!r}")
 
 
@@ -180,8 +182,10 @@ def batchnorm(X, gamma, beta, stats=None, train=True, momentum=0.1, eps=1e-5):
     ``stats.mean`` and ``stats.var`` instead, constants that get no gradient, and leaves them
     unchanged. Derived in book/batchnorm.md.
     """
-    X, gamma, beta = check_batchnorm_shapes("batchnorm", X, gamma, beta, train)
+    X, gamma, beta = check_batchnorm_shapes("batchnorm", X, gamma, beta, check_flag(train, "batchnorm: train"))
     check_constants("batchnorm", eps, momentum)
+    if stats is not None and not isinstance(stats, BatchNormStats):
+        raise TypeError(f"batchnorm: stats must be a BatchNormStats or None, got {type(stats).__name__}")
     if stats is not None and stats.num_features != X.shape[1]:
         raise ShapeError(
             f"batchnorm: stats hold {stats.num_features} features but X has shape {X.shape}, "

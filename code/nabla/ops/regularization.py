@@ -19,7 +19,7 @@ import numbers
 
 import numpy as np
 
-from nabla.engine import Op, ShapeError, as_tensor
+from nabla.engine import Op, ShapeError, as_generator, as_tensor, check_flag
 
 __all__ = ["Dropout", "dropout", "draw_mask", "check_p"]
 
@@ -89,11 +89,10 @@ def dropout(X, p, mask=None, train=True, rng=None):
     """
     X = as_tensor(X, what="dropout")
     p = check_p(p)
-    if not train:
+    if not check_flag(train, "dropout: train"):
         if mask is not None:
             raise ValueError("dropout: a mask was given with train=False; in test mode dropout is the identity and uses no mask")
         return X
     if mask is None:
-        rng = np.random.default_rng() if rng is None else rng
-        mask = draw_mask(rng, X.shape, p)
+        mask = draw_mask(as_generator(rng, "dropout"), X.shape, p)
     return Dropout.apply(X, mask=check_mask(mask, X), scale=1.0 / (1.0 - p))

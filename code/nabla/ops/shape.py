@@ -12,7 +12,7 @@ import numbers
 
 import numpy as np
 
-from nabla.engine import Op, ShapeError, Tensor, as_tensor
+from nabla.engine import Op, ShapeError, Tensor, as_tensor, check_flag
 
 __all__ = [
     "Broadcast", "Sum", "Mean", "Expand", "Reshape", "Transpose", "Select", "Normalize",
@@ -50,10 +50,20 @@ class Broadcast(Op):
         return X_bar
 
 
+def shape_tuple(shape, name, free=0):
+    """``shape`` (an int or a sequence of ints) as a tuple of sizes >= 0, with up to ``free`` sizes -1 (reshape's "the rest")."""
+    sizes = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
+    if not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) for n in sizes):
+        raise TypeError(f"{name}: a shape is an int or a tuple of ints, got {shape!r}")
+    if any(n < -free for n in sizes) or sizes.count(-1) > free:
+        raise ValueError(f"{name}: the sizes of a shape must be >= 0{' (one may be -1)' if free else ''}, got {shape!r}")
+    return tuple(int(n) for n in sizes)
+
+
 def broadcast_to(x, shape):
     """``x`` broadcast to ``shape`` by numpy's rules, as a :class:`Broadcast` node (or ``x`` if it already has it)."""
     x = as_tensor(x, what="broadcast_to")
-    shape = tuple(shape)
+    shape = shape_tuple(shape, "broadcast_to")
     if x.shape == shape:
         return x
     try:
@@ -153,13 +163,13 @@ class Mean(Op):
 def sum(X, axis=None, keepdims=False):  # noqa: A001 - nb.sum mirrors np.sum and torch.sum
     """X summed over ``axis`` (all axes if None)."""
     X = as_tensor(X, what="sum")
-    return Sum.apply(X, axes=normalize_axis(axis, X.ndim, "sum"), keepdims=keepdims)
+    return Sum.apply(X, axes=normalize_axis(axis, X.ndim, "sum"), keepdims=check_flag(keepdims, "sum: keepdims"))
 
 
 def mean(X, axis=None, keepdims=False):
     """The mean of X over ``axis`` (all axes if None)."""
     X = as_tensor(X, what="mean")
-    return Mean.apply(X, axes=normalize_axis(axis, X.ndim, "mean"), keepdims=keepdims)
+    return Mean.apply(X, axes=normalize_axis(axis, X.ndim, "mean"), keepdims=check_flag(keepdims, "mean: keepdims"))
 
 
 # ---- copies, views and selections ---------------------------------------------------------
@@ -260,17 +270,24 @@ class Normalize(Op):
 def expand(X, axis, size):
     """``size`` copies of X along a new axis at position ``axis``."""
     X = as_tensor(X, what="expand")
-    if not 0 <= axis <= X.ndim:
+    if not 0 <= new_axis(axis, "expand") <= X.ndim:
         raise ValueError(f"expand: a new axis goes at a position from 0 to {X.ndim} for shape {X.shape}, got {axis}")
-    if not isinstance(size, numbers.Integral) or size < 1:
+    if not isinstance(size, numbers.Integral) or isinstance(size, bool) or size < 1:
         raise ValueError(f"expand: size must be a positive int, got {size!r}")
-    return Expand.apply(X, axis=axis, size=int(size))
+    return Expand.apply(X, axis=int(axis), size=int(size))
+
+
+def new_axis(axis, name):
+    """``axis``, the position of an axis to insert, if it is an int; else a TypeError."""
+    if not isinstance(axis, numbers.Integral) or isinstance(axis, bool):
+        raise TypeError(f"{name}: the position of the new axis is an int, got {axis!r}")
+    return axis
 
 
 def reshape(X, shape):
     """The entries of X arranged to ``shape`` (one entry may be -1: whatever size is left)."""
     X = as_tensor(X, what="reshape")
-    shape = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
+    shape = shape_tuple(shape, "reshape", free=1)
     try:
         np.empty(X.shape, dtype=np.bool_).reshape(shape)
     except ValueError:
@@ -281,8 +298,13 @@ def reshape(X, shape):
 def transpose(X, axes=None):
     """X with its axes permuted by ``axes`` (reversed if None: $X^\\top$ for a matrix); also ``X.T``."""
     X = as_tensor(X, what="transpose")
-    axes = tuple(reversed(range(X.ndim))) if axes is None else tuple(axes)
-    if len(axes) != X.ndim or sorted(a % X.ndim for a in axes) != list(range(X.ndim)):
+    if axes is None:
+        return Transpose.apply(X, axes=tuple(reversed(range(X.ndim))))
+    if not isinstance(axes, (tuple, list)) or not all(isinstance(a, numbers.Integral) and not isinstance(a, bool) for a in axes):
+        raise TypeError(f"transpose: axes must be a tuple of ints, one per axis of X, got {axes!r}")
+    axes = tuple(int(a) for a in axes)
+    # Each axis in range first: (2, 1) for a matrix would otherwise pass as (0, 1), axis 2 read as axis 0.
+    if len(axes) != X.ndim or not all(-X.ndim <= a < X.ndim for a in axes) or len({a % X.ndim for a in axes}) != X.ndim:
         raise ValueError(f"transpose: axes {axes} are not a permutation of the {X.ndim} axes of shape {X.shape}")
     return Transpose.apply(X, axes=tuple(a % X.ndim for a in axes))
 
@@ -292,6 +314,8 @@ def select(X, index, axis=0):
     X = as_tensor(X, what="select")
     (axis,) = normalize_axis(axis, X.ndim, "select")
     index = np.asarray(index)
+    if index.size == 0 and index.dtype.kind == "f":  # np.asarray([]) is float64: an empty selection all the same
+        index = index.astype(np.intp)
     if not np.issubdtype(index.dtype, np.integer):
         raise TypeError(f"select: index must hold integers, got dtype {index.dtype}")
     size = X.shape[axis]
@@ -312,7 +336,7 @@ def squeeze(X, axis):
 def unsqueeze(X, axis):
     """X with a new size-1 axis at position ``axis``: a reshape."""
     X = as_tensor(X, what="unsqueeze")
-    if not -X.ndim - 1 <= axis <= X.ndim:
+    if not -X.ndim - 1 <= new_axis(axis, "unsqueeze") <= X.ndim:
         raise ValueError(f"unsqueeze: a new axis goes at a position from {-X.ndim - 1} to {X.ndim}, got {axis}")
     axis = axis % (X.ndim + 1)
     return reshape(X, X.shape[:axis] + (1,) + X.shape[axis:])
