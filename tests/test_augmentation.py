@@ -160,3 +160,22 @@ def test_the_chapters_tables_and_figures(smoke):
     assert len(ax.get_lines()[3].get_xdata()) == 2 and ax.get_lines()[3].get_color() == "C3"  # the vote: epochs 0 and 2
     fig, axes = image_grid([[np.zeros((28, 28))] * 3] * 2, row_labels=["a", "b"], column_titles=["x", "y", "z"])
     assert axes.shape == (2, 3) and axes[1, 0].get_ylabel() == "b" and axes[0, 2].get_title() == "z"
+
+
+def test_the_chapters_figures_and_the_comparison_helpers(smoke):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = augmentation.training_figure(smoke, "smoke")
+    assert len(fig.axes) == 3 and fig.axes[0].get_yscale() == "log"
+    fig = augmentation.budget_and_full_figure(smoke, None)  # no full run: the right panel stays empty
+    assert [line.get_label() for line in fig.axes[0].get_lines()] == [augmentation.LABELS[s] for s in SETTINGS]
+    assert not fig.axes[1].get_lines()
+    plt.close("all")
+    A = np.arange(2 * 3 * 4 * 4, dtype=float).reshape(2, 3, 4, 4)
+    windows = augmentation.pool_windows(A)
+    assert windows.shape == (2 * 3 * 2 * 2, 4) and windows[0].tolist() == [0, 1, 4, 5] and windows[1].tolist() == [2, 3, 6, 7]
+    table = augmentation.gradient_comparison({"W": (np.ones((2, 3)), torch.full((2, 3), -2.0))})
+    assert table.loc["W", "shape"] == (2, 3) and table.loc["W", "largest |gradient|"] == 2 and table.loc["W", "largest |nabla - torch|"] == 3

@@ -278,3 +278,91 @@ def training_table(result):
             f"lowest {measured} loss": min(r["eval_loss"] for r in runs),
         }
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("training")
+
+
+# ---- the chapter's figures and the comparison with nabla -------------------------------------------
+
+STYLES = {  # colour: which training; line: how the test image is predicted
+    "neither": dict(color="C0", linestyle="-"),
+    "test time": dict(color="C0", linestyle="--", marker="o"),
+    "train time": dict(color="C3", linestyle="-"),
+    "both": dict(color="C3", linestyle="--", marker="o"),
+}
+LABELS = {
+    "neither": "neither (plain training, clean test image)",
+    "test time": "test time (plain training, vote of 8 copies)",
+    "train time": "train time (augmented training, clean test image)",
+    "both": "both (augmented training, vote of 8 copies)",
+}
+COLOURS = {"plain": dict(color="C0"), "augmented": dict(color="C3")}
+
+
+def plot_four(ax, result, title):
+    """The test accuracy of the four settings against epochs; the votes dashed, with markers."""
+    from nabla.plotting import lines_by
+
+    lines_by(ax, four_settings(result.records), "epoch", "accuracy", "setting", STYLES, LABELS, markersize=4)
+    ax.set(xlabel="epochs", ylabel="test accuracy", title=title)
+
+
+def plot_training(axes, result, title):
+    """Three panels: the training loss (clean images, and dotted the minibatches stepped on), the training accuracy, the test loss."""
+    from nabla.plotting import lines_by
+
+    ax_loss, ax_accuracy, ax_test = axes
+    lines_by(ax_loss, result.records, "epoch", "train_loss", "training", COLOURS, {t: f"{t}: clean training images" for t in COLOURS})
+    lines_by(ax_loss, result.records, "epoch", "batch_loss", "training", COLOURS, {t: f"{t}: its minibatches" for t in COLOURS}, linestyle=":")
+    lines_by(ax_accuracy, result.records, "epoch", "train_accuracy", "training", COLOURS)
+    lines_by(ax_test, result.records, "epoch", "eval_loss", "training", COLOURS)
+    ax_loss.set(yscale="log", ylabel="training loss (log scale)")
+    ax_accuracy.set(ylabel="training accuracy (clean images)", title=title)
+    ax_accuracy.axhline(1.0, color="black", linewidth=0.8, linestyle=":")
+    ax_test.set(ylabel="test loss (clean images)", ylim=(0.3, 1.0))  # 2.3 at epoch 0, above the panel
+    for ax in axes:
+        ax.set_xlabel("epochs")
+        ax.legend(fontsize=8)
+
+
+def gradient_comparison(pairs):
+    """``pairs`` {name: (nabla gradient, torch gradient)} as a table: shape, largest |gradient|, largest |nabla - torch|."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "shape": [tuple(n.shape) for n, _ in pairs.values()],
+            "largest |gradient|": [float(abs(t).max()) for _, t in pairs.values()],
+            "largest |nabla - torch|": [float(abs(n - t.numpy()).max()) for n, t in pairs.values()],
+        },
+        index=list(pairs),
+    )
+
+
+def pool_windows(A, size=2):
+    """The (N, C, H, W) input of a ``size`` x ``size`` max pool with stride ``size`` cut into its windows, one per row."""
+    N, C, H, W = A.shape
+    return A.reshape(N, C, H // size, size, W // size, size).transpose(0, 1, 2, 4, 3, 5).reshape(-1, size * size)
+
+
+def training_figure(result, title):
+    """:func:`plot_training` of one run in a figure of its own."""
+    from nabla.plotting import white_figure
+
+    fig, axes = white_figure(ncols=3, figsize=(14, 4.2))
+    plot_training(axes, result, title)
+    fig.tight_layout()
+    return fig
+
+
+def budget_and_full_figure(budget, full):
+    """:func:`plot_four` of the budget run (left) and of the full run (right, if not None), the full run on a closer scale."""
+    from nabla.plotting import white_figure
+
+    fig, axes = white_figure(ncols=2, figsize=(12, 4.5))
+    plot_four(axes[0], budget, "Budget run (this build): 1200 images")
+    if full is not None:
+        plot_four(axes[1], full, "Full run (results/augmentation-full.csv): 7200 images")
+    axes[0].set_ylim(0.6, 0.9)
+    axes[1].set_ylim(0.78, 0.9)  # a closer look: the settings differ by points
+    axes[0].legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
