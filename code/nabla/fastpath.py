@@ -25,7 +25,8 @@ import numpy as np
 from scipy.linalg.blas import dgemm, dger
 
 from nabla import nn, ops
-from nabla.train import check_lr
+from nabla.engine import ShapeError
+from nabla.train import check_examples, check_labels, check_lr
 
 # ---- BLAS: updates in place ---------------------------------------------------------------
 
@@ -78,6 +79,7 @@ def weights(model):
 
 def penalty(model, reg):
     r"""$\frac{\lambda}{2} \sum_W \lVert W\rVert^2$ over the weight matrices, as a float."""
+    reg = check_reg(reg)
     if reg == 0:
         return 0.0
     return 0.5 * reg * sum(float(np.sum(W.value * W.value)) for W in weights(model))
@@ -89,6 +91,27 @@ def is_fast_mlp(model):
         isinstance(model, nn.MLP) and len(model.layers) == 2 and model.activation is ops.relu
         and not model.norms and not model.dropouts
     )
+
+
+def check_reg(reg):
+    """``reg`` as a float if it is a finite number >= 0, else a TypeError or ValueError naming it."""
+    if isinstance(reg, bool) or not isinstance(reg, (int, float, np.integer, np.floating)):
+        raise TypeError(f"the L2 coefficient reg must be a number, got {type(reg).__name__} {reg!r}")
+    if not (math.isfinite(reg) and reg >= 0):
+        raise ValueError(f"the L2 coefficient reg must be a finite number >= 0, got reg = {reg!r}")
+    return float(reg)
+
+
+def check_fast_inputs(model, X, y, name):
+    """X (n, D) float64 and y (n,) int64 in [0, C), checked against the one-hidden-layer ReLU MLP ``model``; else an error naming them."""
+    if not is_fast_mlp(model):
+        raise ValueError(f"{name} trains a one-hidden-layer ReLU nn.MLP only; use an optimizer of nabla.optim")
+    X, y = check_examples(X, y, name)
+    (D, _), (_, C) = model.layers[0].W.shape, model.layers[1].W.shape
+    if X.ndim != 2 or X.shape[1] != D:
+        raise ShapeError(f"{name}: X has shape {X.shape} but the model's first layer takes {D} features; expected (n, {D})")
+    check_labels(y, C, name)
+    return X, y
 
 
 # ---- the steps ----------------------------------------------------------------------------
@@ -107,6 +130,13 @@ def fast_step(model, X, y, lr, reg=0.0):
     For B = 1, :func:`per_example_stepper` makes the same update several times faster.
     Derived in book/matmul.md, book/elementwise.md and book/softmax.md.
     """
+    X, y = check_fast_inputs(model, X, y, "fast_step")
+    lr, reg = check_lr(lr), check_reg(reg)
+    unchecked_fast_step(model, X, y, lr, reg)
+
+
+def unchecked_fast_step(model, X, y, lr, reg):
+    """:func:`fast_step` without its checks, for :class:`FusedSGD`, whose ``fit`` has checked X and y once for every step."""
     (layer1, layer2), B = model.layers, len(X)
     W1, b1, W2, b2 = layer1.W.value, layer1.b.value, layer2.W.value, layer2.b.value
     Z = X @ W1
@@ -145,10 +175,10 @@ def per_example_stepper(model, X, y, reg=0.0):
     serve both the bias and the weight update. ``X`` (n, D) float64 and ``y`` (n,) int must stay
     alive and unchanged while ``step`` is used; the model's arrays are updated in place.
     """
-    (layer1, layer2) = model.layers
+    X, y = check_fast_inputs(model, X, y, "per_example_stepper")
+    (layer1, layer2), reg = model.layers, check_reg(reg)
     W1, b1, W2, b2 = layer1.W.value, layer1.b.value, layer2.W.value, layer2.b.value
     H, C = W1.shape[1], W2.shape[1]
-    X = np.ascontiguousarray(X, dtype=np.float64)
     n, index = len(X), operator.index
     labels = np.asarray(y).tolist()  # Python ints index fastest
     z, h, z_bar, active = np.empty(H), np.empty(H), np.empty(H), np.empty(H, dtype=bool)
@@ -160,9 +190,14 @@ def per_example_stepper(model, X, y, reg=0.0):
 
     # Inside step, `v += w` would make v a new local name; in-place ufuncs with out= do not.
     def step(i, lr):
-        i = index(i)
+        try:
+            i = index(i)
+        except TypeError:  # Python's own message ("'float' object cannot be interpreted...") names no argument
+            raise TypeError(f"per_example_stepper: step(i, lr) takes the index i of an example, an int; got {i!r}") from None
         if not 0 <= i < n:  # X[-1] would silently train on the last example
             raise IndexError(f"per_example_stepper: example {i} is out of range for {n} examples")
+        if type(lr) is not float or not 0.0 < lr < math.inf:  # two cheap tests; NaN fails the second
+            lr = check_lr(lr)
         x = X[i]
         add(matmul(x, W1, out=z), b1, out=z)
         maximum(z, 0.0, out=h)
@@ -198,17 +233,14 @@ class FusedSGD:
     """
 
     def __init__(self, lr, reg=0.0):
-        if not (isinstance(reg, (int, float)) and math.isfinite(reg) and reg >= 0):
-            raise ValueError(f"the L2 coefficient reg must be a finite number >= 0, got reg = {reg!r}")
-        self.lr, self.reg = check_lr(lr), float(reg)
+        self.lr, self.reg = check_lr(lr), check_reg(reg)
 
     def updates(self, model, X, y):
         """``update(batch)``: one step on the examples ``batch`` (a list of row indices) of X (n, D), y (n,).
 
         It returns None: the fused step does not compute the batch's loss.
         """
-        if not is_fast_mlp(model):
-            raise ValueError("FusedSGD trains a one-hidden-layer ReLU nn.MLP only; use an optimizer of nabla.optim")
+        X, y = check_fast_inputs(model, X, y, "FusedSGD")
         lr, reg = self.lr, self.reg
         per_example = per_example_stepper(model, X, y, reg)
 
@@ -216,6 +248,6 @@ class FusedSGD:
             if len(batch) == 1:
                 per_example(batch[0], lr)
             else:
-                fast_step(model, X[batch], y[batch], lr, reg)
+                unchecked_fast_step(model, X[batch], y[batch], lr, reg)
 
         return update

@@ -10,11 +10,12 @@ $\eta^*/2$. :func:`diverged` is the criterion, :func:`find_divergent_lr` the sea
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 from nabla.data import Split
 from nabla.fastpath import FusedSGD, penalty
-from nabla.train import check_lr, fit
+from nabla.train import fit
 
 
 def diverged(initial_loss, final_loss):
@@ -26,6 +27,11 @@ def diverged(initial_loss, final_loss):
     $f_k = (1 - \eta a)^{2k} f_0$: the criterion holds exactly when $|1 - \eta a| > 1$, i.e.
     $\eta > 2/a$, the analytic boundary (tests/test_lr_search.py checks this).
     """
+    for name, loss in (("initial_loss", initial_loss), ("final_loss", final_loss)):
+        if isinstance(loss, bool) or not isinstance(loss, numbers.Real):
+            raise TypeError(f"diverged: {name} must be a number, got {type(loss).__name__} {loss!r}")
+    if not math.isfinite(initial_loss):  # nothing is larger than NaN: every rate would pass as stable
+        raise ValueError(f"diverged: the initial loss must be finite, got {initial_loss}")
     return not math.isfinite(final_loss) or final_loss > initial_loss
 
 
@@ -51,7 +57,7 @@ def find_divergent_lr(diverges, start=1e-4, max_lr=1e8, min_lr=1e-12):
     Raises ValueError if nothing diverges below ``max_lr`` or everything does above ``min_lr``.
     Every answer of ``diverges`` is cached, so no learning rate is tried twice.
     """
-    start = check_lr(start)
+    start = check_search(diverges, start, max_lr, min_lr)
     trials, cache = [], {}
 
     def tried(lr):
@@ -83,6 +89,28 @@ def find_divergent_lr(diverges, start=1e-4, max_lr=1e8, min_lr=1e-12):
         eta = double
 
 
+def check_search(diverges, start, max_lr, min_lr):
+    """``start``, once ``diverges`` is callable and 0 < ``min_lr`` <= ``start`` <= ``max_lr`` are learning rates; else an error naming them."""
+    if not callable(diverges):
+        raise TypeError(f"find_divergent_lr: diverges must be a function lr -> bool, got {type(diverges).__name__} {diverges!r}")
+    for name, lr in (("start", start), ("max_lr", max_lr), ("min_lr", min_lr)):  # min_lr = 0 would search forever
+        if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
+            raise TypeError(f"find_divergent_lr: {name} must be a number, got {type(lr).__name__} {lr!r}")
+        if not 0 < lr < math.inf:
+            raise ValueError(f"find_divergent_lr: {name}: the learning rate must be a finite number > 0, got {name} = {lr!r}")
+    if not min_lr <= start <= max_lr:
+        raise ValueError(f"find_divergent_lr: need min_lr <= start <= max_lr, got {min_lr:g}, {start:g}, {max_lr:g}")
+    return start
+
+
+def check_make_model(make_model, split, name):
+    """A TypeError unless ``make_model`` is a function that makes a model and ``split`` a :class:`nabla.data.Split`."""
+    if not callable(make_model) or hasattr(make_model, "parameters"):
+        raise TypeError(f"{name}: make_model must be a function that returns a fresh model, got {type(make_model).__name__}")
+    if not isinstance(split, Split):
+        raise TypeError(f"{name}: split must be a nabla.data.Split, got {type(split).__name__}")
+
+
 def sgd_diverges(make_model, split, lr, epochs=1, batch_size=1, seed=0, reg=0.0):
     r"""Whether SGD at ``lr`` diverges by :func:`diverged`: a fresh ``make_model()`` trained ``epochs`` passes.
 
@@ -92,6 +120,7 @@ def sgd_diverges(make_model, split, lr, epochs=1, batch_size=1, seed=0, reg=0.0)
     is measured before and after. The callable to give :func:`find_divergent_lr` is
     ``lambda lr: sgd_diverges(make_model, split, lr, ...)``.
     """
+    check_make_model(make_model, split, "sgd_diverges")
     model = make_model()
     before = penalty(model, reg)
     run = fit(model, FusedSGD(lr, reg), Split(split.X_train, split.y_train), epochs=epochs, batch_size=batch_size,
@@ -113,6 +142,14 @@ def sweep_batch_sizes(make_model, split, batch_sizes, factors, *, epochs, search
     every run is :func:`nabla.train.fit` with the fused step and ``sampling="replacement"``,
     measured on ``split``'s evaluation set.
     """
+    check_make_model(make_model, split, "sweep_batch_sizes")
+    for name, values in (("batch_sizes", batch_sizes), ("factors", factors)):
+        if not isinstance(values, (list, tuple)):
+            raise TypeError(f"sweep_batch_sizes: {name} must be a list, got {type(values).__name__} {values!r}")
+        if not values:
+            raise ValueError(f"sweep_batch_sizes: {name} is empty; there would be nothing to train")
+    if not all(isinstance(f, numbers.Real) and not isinstance(f, bool) and 0 < f < math.inf for f in factors):
+        raise ValueError(f"sweep_batch_sizes: factors multiply eta* and must be finite numbers > 0, got {factors}")
     for B in batch_sizes:
         search = search_eta_star(make_model, split, B, search_epochs, seed, start)
         for factor in factors:

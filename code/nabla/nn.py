@@ -9,10 +9,21 @@ from __future__ import annotations
 import numpy as np
 
 from nabla import ops
-from nabla.ops.conv import conv2d, max_pool2d
-from nabla.ops.normalization import BatchNormStats, batchnorm, layernorm
+from nabla.ops.conv import conv2d, kernel_pair, max_pool2d
+from nabla.ops.normalization import BatchNormStats, batchnorm, check_constants, layernorm
 from nabla.ops.regularization import check_p, dropout
-from nabla.engine import Tensor
+from nabla.engine import Tensor, as_generator, as_int, check_flag
+
+
+def float_dtype(dtype, name):
+    """``dtype`` as a numpy floating-point dtype, or a TypeError: a parameter carries a gradient, a real number."""
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name}: dtype must be a numpy dtype such as np.float64, got {dtype!r}") from None
+    if dtype.kind != "f":
+        raise TypeError(f"{name}: parameters need a floating-point dtype (np.float64, np.float32), got {dtype}")
+    return dtype
 
 
 class Module:
@@ -41,7 +52,7 @@ class Module:
 
     def train(self, mode=True):
         """Switch this module and those it holds to train mode (test mode if ``mode`` is False)."""
-        self.training = bool(mode)
+        self.training = check_flag(mode, "train: mode")
         for child in self.children():
             child.train(mode)
         return self
@@ -68,7 +79,8 @@ class Linear(Module):
     """
 
     def __init__(self, in_features, out_features, rng=None, dtype=np.float64):
-        rng = np.random.default_rng() if rng is None else rng
+        in_features, out_features = as_int(in_features, "Linear: in_features"), as_int(out_features, "Linear: out_features")
+        rng, dtype = as_generator(rng, "Linear"), float_dtype(dtype, "Linear")
         self.W = Tensor(glorot_uniform(rng, in_features, out_features).astype(dtype), name="W")
         self.b = Tensor(np.zeros(out_features, dtype=dtype), name="b")
 
@@ -86,7 +98,7 @@ class Dropout(Module):
 
     def __init__(self, p=0.5, rng=None):
         self.p = check_p(p)  # refuse a bad p now, not at the first forward pass
-        self.rng = np.random.default_rng() if rng is None else rng
+        self.rng = as_generator(rng, "Dropout")
 
     def forward(self, X):
         return dropout(X, self.p, train=self.training, rng=self.rng)
@@ -102,8 +114,10 @@ class Conv2d(Module):
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, rng=None, dtype=np.float64):
-        rng = np.random.default_rng() if rng is None else rng
-        kh, kw = kernel_size if isinstance(kernel_size, (tuple, list)) else (kernel_size, kernel_size)
+        in_channels, out_channels = as_int(in_channels, "Conv2d: in_channels"), as_int(out_channels, "Conv2d: out_channels")
+        kh, kw = kernel_pair(kernel_size, "Conv2d")
+        stride, padding = as_int(stride, "Conv2d: stride"), as_int(padding, "Conv2d: padding", least=0)
+        rng, dtype = as_generator(rng, "Conv2d"), float_dtype(dtype, "Conv2d")
         a = np.sqrt(6.0 / ((in_channels + out_channels) * kh * kw))
         self.W = Tensor(rng.uniform(-a, a, (out_channels, in_channels, kh, kw)).astype(dtype), name="W")
         self.b = Tensor(np.zeros(out_channels, dtype=dtype), name="b")
@@ -117,7 +131,8 @@ class MaxPool2d(Module):
     """The maximum of each ``kernel_size`` window of each channel; no parameters."""
 
     def __init__(self, kernel_size, stride=None):
-        self.kernel_size, self.stride = kernel_size, stride
+        kernel_pair(kernel_size, "MaxPool2d")  # refuse a bad size now, not at the first forward pass
+        self.kernel_size, self.stride = kernel_size, None if stride is None else as_int(stride, "MaxPool2d: stride")
 
     def forward(self, X):
         return max_pool2d(X, self.kernel_size, self.stride)
@@ -141,6 +156,8 @@ class BatchNorm1d(Module):
     """
 
     def __init__(self, num_features, momentum=0.1, eps=1e-5, dtype=np.float64):
+        num_features, dtype = as_int(num_features, "BatchNorm1d: num_features"), float_dtype(dtype, "BatchNorm1d")
+        check_constants("BatchNorm1d", eps, momentum)
         self.gamma = Tensor(np.ones(num_features, dtype=dtype), name="gamma")
         self.beta = Tensor(np.zeros(num_features, dtype=dtype), name="beta")
         self.stats = BatchNormStats(num_features, dtype=dtype)
@@ -154,6 +171,8 @@ class LayerNorm(Module):
     r"""Layer normalisation of X (..., D) over its last axis as a layer: gamma (ones) and beta (zeros)."""
 
     def __init__(self, num_features, eps=1e-5, dtype=np.float64):
+        num_features, dtype = as_int(num_features, "LayerNorm: num_features"), float_dtype(dtype, "LayerNorm")
+        check_constants("LayerNorm", eps)
         self.gamma = Tensor(np.ones(num_features, dtype=dtype), name="gamma")
         self.beta = Tensor(np.zeros(num_features, dtype=dtype), name="beta")
         self.eps = eps
@@ -191,16 +210,22 @@ class MLP(Module):
 
     def __init__(self, sizes, activation=ops.relu, residual=False, norm=None, dropout=0.0, rng=None,
                  init="glorot", init_scale=None, dropout_rng=None, dtype=np.float64):
+        if not isinstance(sizes, (list, tuple)):
+            raise TypeError(f"MLP: sizes is a list of layer widths, e.g. [784, 32, 10], got {type(sizes).__name__} {sizes!r}")
         if len(sizes) < 2:
             raise ValueError(f"MLP: sizes needs an input and an output size, got {sizes}")
-        if residual and len(set(sizes[1:-1])) > 1:
+        sizes = [as_int(n, f"MLP: sizes[{k}]") for k, n in enumerate(sizes)]
+        if not callable(activation):
+            raise TypeError(f"MLP: activation must be a function such as nb.relu, got {activation!r}")
+        if check_flag(residual, "MLP: residual") and len(set(sizes[1:-1])) > 1:
             raise ValueError(
                 "MLP: a skip connection adds a layer's input to its output, so every hidden layer needs "
                 f"the same width; got {list(sizes[1:-1])}"
             )
         if norm not in NORMS:
             raise ValueError(f"MLP: norm must be None, 'batch' or 'layer', got {norm!r}")
-        rng = np.random.default_rng() if rng is None else rng
+        rng = as_generator(rng, "MLP")
+        check_scheme(init, init_scale)
         self.layers = []
         for d, m in zip(sizes[:-1], sizes[1:]):
             self.layers.append(Linear(d, m, rng, dtype))
@@ -248,11 +273,7 @@ def init_linear(layer, scheme, rng, scale=None):
     ``"he"``: $s\sqrt{2/d}\, z$; ``"normal"``: $s\, z$; ``"tiny"``: $s\, z$ with $s = 10^{-6}$;
     ``"zeros"``: 0; where $z_{ij} \sim N(0, 1)$ and $s$ = ``scale`` (1 unless given).
     """
-    if scheme not in SCHEMES:
-        raise ValueError(f"init: the scheme must be one of {', '.join(map(repr, SCHEMES))}, got {scheme!r}")
-    s = SCHEMES[scheme] if scale is None else scale
-    if s is not None and not (isinstance(s, (int, float)) and np.isfinite(s) and s > 0):
-        raise ValueError(f"init: the scale must be a finite number > 0, got {scale!r}")
+    s = check_scheme(scheme, scale)
     W = layer.W.value
     d, m = W.shape
     if scheme == "glorot":
@@ -266,8 +287,24 @@ def init_linear(layer, scheme, rng, scale=None):
     layer.b.value[...] = 0.0
 
 
+def check_scheme(scheme, scale):
+    """The scale ``scheme`` uses (``scale``, or the scheme's own if None), or an error naming a bad scheme or scale."""
+    if scheme not in SCHEMES:
+        raise ValueError(f"init: the scheme must be one of {', '.join(map(repr, SCHEMES))}, got {scheme!r}")
+    if scale is not None and SCHEMES[scheme] is None:  # would be ignored without a word
+        raise ValueError(f"init: the scheme {scheme!r} takes no scale, got scale = {scale!r}")
+    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float, np.integer, np.floating))):
+        raise TypeError(f"init: the scale must be a number, got {type(scale).__name__} {scale!r}")
+    if scale is not None and not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"init: the scale must be a finite number > 0, got {scale!r}")
+    return SCHEMES[scheme] if scale is None else scale
+
+
 def init(model, scheme, rng, scale=None):
     """Re-initialise every Linear layer of ``model`` (``model.layers``, in order) by ``scheme`` (see :func:`init_linear`); the model."""
+    if not isinstance(getattr(model, "layers", None), list):
+        raise TypeError(f"init: model must hold its Linear layers in .layers (an nn.MLP), got {type(model).__name__}")
+    rng = as_generator(rng, "init")
     for layer in model.layers:
         init_linear(layer, scheme, rng, scale)
     return model

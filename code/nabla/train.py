@@ -45,8 +45,11 @@ SAMPLING = ("permutation", "replacement")
 # ---- checking what the reader passes in ------------------------------------------------
 
 
-def check_examples(X, y, name="train"):
-    """``X`` as float64 (n, D) or (n, C, H, W) and ``y`` as int64 (n,), or a ValueError/TypeError naming the problem."""
+def check_examples(X, y, name="train", finite=False):
+    """``X`` as float64 (n, D) or (n, C, H, W) and ``y`` as int64 (n,) >= 0, or a ValueError/TypeError naming the problem.
+
+    With ``finite``, a NaN or infinite feature is refused too (a pass over X: once per fit, not per epoch).
+    """
     X, y = np.asarray(X), np.asarray(y)
     if X.ndim < 2:
         raise ValueError(f"{name}: features X must have one row per example, shape (n, D) or (n, C, H, W); got shape {X.shape}")
@@ -61,7 +64,17 @@ def check_examples(X, y, name="train"):
         raise TypeError(f"{name}: labels y must be integer class indices, got dtype {y.dtype}")
     if not np.issubdtype(X.dtype, np.floating):
         raise TypeError(f"{name}: features X must be floating point, got dtype {X.dtype}")
+    if y.min() < 0:  # y[i] = -1 would index the last class without a word
+        raise ValueError(f"{name}: labels y must be class indices >= 0, got {sorted(set(y[y < 0].tolist()))[:5]}")
+    if finite and not np.isfinite(X).all():
+        raise ValueError(f"{name}: features X hold {int(np.size(X) - np.isfinite(X).sum())} NaN or infinite values")
     return np.ascontiguousarray(X, dtype=np.float64), np.ascontiguousarray(y, dtype=np.int64)
+
+
+def check_labels(y, C, name):
+    """A ValueError if a label of y is not a class of a model with C outputs, [0, C)."""
+    if y.max() >= C:
+        raise ValueError(f"{name}: labels y must lie in [0, {C}) for a model with {C} outputs, got {sorted(set(y[y >= C].tolist()))[:5]}")
 
 
 def check_split(split):
@@ -71,28 +84,37 @@ def check_split(split):
             f"fit: the data must be a nabla.data.Split, got {type(split).__name__}; "
             "build one with nabla.data.split(...) or nabla.data.Split(X_train, y_train, X_eval, y_eval, eval_set)"
         )
-    X_train, y_train = check_examples(split.X_train, split.y_train, "train")
+    X_train, y_train = check_examples(split.X_train, split.y_train, "train", finite=True)
     if split.X_eval is None:
         return X_train, y_train, None, None
-    X_eval, y_eval = check_examples(split.X_eval, split.y_eval, split.eval_set)
+    X_eval, y_eval = check_examples(split.X_eval, split.y_eval, split.eval_set, finite=True)
     if X_eval.shape[1:] != X_train.shape[1:]:
         raise ValueError(f"{split.eval_set}: examples of shape {X_eval.shape[1:]} but training examples of shape {X_train.shape[1:]}")
     return X_train, y_train, X_eval, y_eval
 
 
+def number_or_type_error(name, value):
+    """A TypeError if ``value`` is not a number at all (a string, None, a Generator); a bool passes, for the caller to refuse."""
+    if not isinstance(value, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+
+
 def check_lr(lr):
-    if not (isinstance(lr, (int, float, np.floating, np.integer)) and math.isfinite(lr) and lr > 0):
+    number_or_type_error("the learning rate lr", lr)
+    if isinstance(lr, bool) or not (math.isfinite(lr) and lr > 0):
         raise ValueError(f"the learning rate must be a finite number > 0, got lr = {lr!r}")
     return float(lr)
 
 
 def check_count(name, value, least):
+    number_or_type_error(name, value)
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
         raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
     return int(value)
 
 
 def check_batch_size(batch_size, n):
+    number_or_type_error("the batch size B", batch_size)
     if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"the batch size B must be an integer >= 1, got B = {batch_size!r}")
     if batch_size > n:
@@ -121,9 +143,15 @@ def cross_entropy_and_accuracy(L, y):
     return (loss if math.isfinite(loss) else math.nan), accuracy
 
 
-def evaluate(model, X, y):
-    """``(loss, accuracy)`` of ``model`` on the whole set X (n, D), y (n,): mean cross-entropy, fraction right."""
-    return cross_entropy_and_accuracy(logits(model, X), y)
+def evaluate(model, X, y, name="evaluate"):
+    """``(loss, accuracy)`` of ``model`` on the whole set X (n, D), y (n,): mean cross-entropy, fraction right.
+
+    ``name`` names the set in an error: labels must be integers in [0, C) for a model with C outputs.
+    """
+    X, y = check_examples(X, y, name)
+    L = logits(model, X)
+    check_labels(y, L.shape[1], name)
+    return cross_entropy_and_accuracy(L, y)
 
 
 # ---- one epoch's minibatches -------------------------------------------------------------
@@ -131,6 +159,7 @@ def evaluate(model, X, y):
 
 def updates_per_epoch(n, batch_size, sampling="permutation"):
     """``ceil(n / B)`` minibatches per epoch of a permutation; ``round(n / B)`` (at least 1) per pass with replacement."""
+    check_batch_size(batch_size, n)
     return -(-n // batch_size) if sampling == "permutation" else max(1, round(n / batch_size))
 
 
@@ -222,13 +251,17 @@ def fit(model, optimizer, split, *, epochs, batch_size=32, sampling="permutation
 
     Shapes: X (n, D) float, y (n,) int, or images (n, C, H, W) for a convolutional model.
     """
+    if not (callable(model) and hasattr(model, "train") and hasattr(model, "eval")):
+        raise TypeError(f"fit: model must be a nabla.nn.Module (callable, with train() and eval()), got {type(model).__name__}")
     X_train, y_train, X_eval, y_eval = check_split(split)
     n = len(X_train)
     batch_size = check_batch_size(batch_size, n)
-    epochs = check_count("epochs", epochs, 0)
+    epochs, seed = check_count("epochs", epochs, 0), check_count("fit: seed", seed, 0)
     if sampling not in SAMPLING:
         raise ValueError(f"fit: sampling must be 'permutation' or 'replacement', got {sampling!r}")
     if isinstance(optimizer, optim.Optimizer):
+        if not {id(p) for p in optimizer.params} & {id(p) for p in model.parameters()}:  # it would train nothing
+            raise ValueError("fit: the optimizer holds none of the model's parameters; build it on model.parameters()")
         update = autograd_updates(model, optimizer, X_train, y_train)
     elif hasattr(optimizer, "updates"):
         update = optimizer.updates(model, X_train, y_train)
@@ -241,8 +274,8 @@ def fit(model, optimizer, split, *, epochs, batch_size=32, sampling="permutation
 
     def record(epoch):
         model.eval()
-        train_loss, train_accuracy = evaluate(model, X_train, y_train)
-        eval_loss, eval_accuracy = evaluate(model, X_eval, y_eval) if X_eval is not None else (math.nan, math.nan)
+        train_loss, train_accuracy = evaluate(model, X_train, y_train, "train")
+        eval_loss, eval_accuracy = evaluate(model, X_eval, y_eval, run.eval_set) if X_eval is not None else (math.nan, math.nan)
         model.train()
         run.records.append(dict(zip(RECORD_KEYS, (epoch, steps, examples, train_loss, train_accuracy, eval_loss,
                                                   eval_accuracy, time.perf_counter() - start))))
