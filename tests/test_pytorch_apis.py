@@ -124,3 +124,32 @@ def test_points_by_draws_one_legend_entry_per_colour_and_marker():
     assert sorted(line.get_label() for line in lines) == ["0.01 32", "0.1 32", "0.1 64"]
     assert [len(line.get_xdata()) for line in lines if line.get_label() == "0.1 32"] == [2]
     assert {line.get_color() for line in lines if line.get_label().startswith("0.1 ")} == {"C1"}  # sorted: 0.01 is C0
+
+
+def test_the_three_styles_of_the_chapter_agree_and_a_wrong_step_is_caught():
+    generator = torch.Generator().manual_seed(0)
+    W1, W2 = (torch.randn(shape, generator=generator, dtype=torch.float64) * 0.1 for shape in ((16, 8), (8, 3)))
+    params = [W1.requires_grad_(), torch.zeros(8, dtype=torch.float64, requires_grad=True),
+              W2.requires_grad_(), torch.zeros(3, dtype=torch.float64, requires_grad=True)]
+    two_layer = lambda X, p: torch.relu(X.flatten(1) @ p[0] + p[1]) @ p[2] + p[3]  # noqa: E731 - the barebones net
+    models = [pytorch_apis.TwoLayerFC(16, 8, 3).double(), pytorch_apis.two_layer_sequential(16, 8, 3).double()]
+    batches = [(torch.randn(5, 1, 4, 4, generator=generator, dtype=torch.float64), torch.randint(0, 3, (5,), generator=generator))
+               for _ in range(3)]
+    fresh = lambda: [p.detach().clone().requires_grad_() for p in params]  # noqa: E731
+    pytorch_apis.assert_same_sgd_steps(two_layer, fresh(), models, batches)
+    with pytest.raises(AssertionError):  # a barebones net that is not the models' function
+        pytorch_apis.assert_same_sgd_steps(lambda X, p: two_layer(X, p) * 2, fresh(), models, batches)
+    conv = [pytorch_apis.ThreeLayerConvNet(1, 2, 3, 4, image_size=6), pytorch_apis.convnet_sequential(1, 2, 3, 4, image_size=6)]
+    assert all(model(torch.zeros(2, 1, 6, 6)).shape == (2, 4) for model in conv)
+    assert [p.shape for p in conv[0].parameters()] == [p.shape for p in conv[1].parameters()]
+
+
+def test_pair_rows_and_the_eta_k_figure(tiny):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    summary = study(tiny, batch_sizes=[32, 64], lrs=[0.1], grid_epochs=[1, 2], epochs=2).summary
+    (row,) = pytorch_apis.pair_rows(pytorch_apis.same_time_pairs(summary["grid"], 0.1))
+    assert row["(B, E)"] == (32, 1) and row["(B', E')"] == (64, 2) and row["gap"] == abs(row["training loss"] - row["training loss'"])
+    fig = pytorch_apis.eta_k_figure({"smoke": summary["grid"], "again": summary["grid"]})
+    assert len(fig.axes) == 2 and fig.axes[0].get_xscale() == "log"

@@ -222,3 +222,110 @@ def assert_same_function(model_fn, params, models, X, seed=1):
         for g_model, p in zip(as_barebones(model, grad=True), params, strict=True):
             torch.testing.assert_close(g_model, p.grad, rtol=1e-12, atol=1e-12)
     return S
+
+
+class TwoLayerFC(nn.Module):
+    """Eq. pytorch-apis-two-layer as an ``nn.Module``: ReLU(X W1 + b1) W2 + b2, Kaiming-normal weights and zero biases."""
+
+    def __init__(self, input_size, hidden_size, num_classes):
+        super().__init__()
+        self.fc1 = nn.Linear(input_size, hidden_size)
+        self.fc2 = nn.Linear(hidden_size, num_classes)
+        for layer in (self.fc1, self.fc2):
+            nn.init.kaiming_normal_(layer.weight)  # N(0, 2 / fan-in), as the barebones initial_params
+            nn.init.zeros_(layer.bias)
+
+    def forward(self, X):
+        return self.fc2(torch.nn.functional.relu(self.fc1(X.flatten(1))))
+
+
+class ThreeLayerConvNet(nn.Module):
+    """Conv 5x5 (pad 2) -> ReLU -> conv 3x3 (pad 1) -> ReLU -> fully connected, as an ``nn.Module``; Kaiming-normal weights, zero biases."""
+
+    def __init__(self, in_channel, channel_1, channel_2, num_classes, image_size=28):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channel, channel_1, kernel_size=5, padding=2)
+        self.conv2 = nn.Conv2d(channel_1, channel_2, kernel_size=3, padding=1)
+        self.fc = nn.Linear(channel_2 * image_size * image_size, num_classes)
+        for layer in (self.conv1, self.conv2, self.fc):
+            nn.init.kaiming_normal_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    def forward(self, X):
+        A1 = torch.nn.functional.relu(self.conv1(X))
+        A2 = torch.nn.functional.relu(self.conv2(A1))
+        return self.fc(A2.flatten(1))
+
+
+def convnet_sequential(in_channel, channel_1, channel_2, num_classes, image_size=28):
+    """The three-layer convnet of chapter 21 as ``nn.Sequential``: conv 5x5 (pad 2) -> ReLU -> conv 3x3 (pad 1) -> ReLU -> linear."""
+    return nn.Sequential(
+        nn.Conv2d(in_channel, channel_1, kernel_size=5, padding=2),
+        nn.ReLU(),
+        nn.Conv2d(channel_1, channel_2, kernel_size=3, padding=1),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(channel_2 * image_size * image_size, num_classes),
+    )
+
+
+# ---- one SGD step in each style, and the check that they agree -------------------------------
+
+
+def barebones_sgd_step(model_fn, params, X, y, lr):
+    """One SGD step on the mean cross-entropy of the batch (X, y); the loss before the step."""
+    loss = torch.nn.functional.cross_entropy(model_fn(X, params), y)
+    loss.backward()
+    with torch.no_grad():
+        for p in params:
+            p -= lr * p.grad
+            p.grad = None
+    return loss.item()
+
+
+def module_sgd_step(model, optimizer, X, y):
+    """One step of ``optimizer`` on the mean cross-entropy of the batch (X, y); the loss before the step."""
+    loss = torch.nn.functional.cross_entropy(model(X), y)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def assert_same_sgd_steps(model_fn, params, models, batches, lr=0.05):
+    """SGD steps on ``batches`` by hand and by torch.optim.SGD, from the same weights, leave the same weights (to 1e-12)."""
+    for model in models:
+        copy_into(model, params)
+    optimizers = [torch.optim.SGD(model.parameters(), lr=lr) for model in models]
+    for X, y in batches:
+        loss = barebones_sgd_step(model_fn, params, X, y, lr)
+        for model, optimizer in zip(models, optimizers):
+            assert abs(module_sgd_step(model, optimizer, X, y) - loss) < 1e-12
+    for model in models:
+        for p_model, p in zip(as_barebones(model), params, strict=True):
+            torch.testing.assert_close(p_model, p.detach(), rtol=1e-12, atol=1e-12)
+
+
+# ---- the chapter's figure ---------------------------------------------------------------------
+
+
+def eta_k_figure(grids):
+    r"""Every cell's final training loss against $\eta k$ (learning rate times updates), one panel per grid of ``{scale: grid}``."""
+    from nabla.plotting import points_by, white_figure
+
+    fig, axes = white_figure(ncols=len(grids), figsize=(6 * len(grids), 4.4), squeeze=False)
+    for ax, (scale, grid) in zip(axes[0], grids.items()):
+        points_by(ax, [{**cell, "eta k": cell["lr"] * cell["steps"]} for cell in grid], "eta k", "train_loss",
+                  colour="lr", marker="batch_size", label=lambda lr, B: f"$\\eta = {lr:g}$, $B = {B}$")
+        ax.set(xscale="log", xlabel="$\\eta k$: learning rate $\\times$ updates (log scale)",
+               ylabel="training loss after the run", title=f"{scale.capitalize()} grid")
+    axes[0, 0].legend(fontsize=7, ncol=3, loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def pair_rows(pairs):
+    """Pairs of cells with the same $\\eta k$ (:func:`same_time_pairs`) as table rows: the two cells' (B, E), $\\eta k$, losses and their gap."""
+    return [{"lr": a["lr"], "(B, E)": (a["batch_size"], a["epochs"]), "(B', E')": (b["batch_size"], b["epochs"]), "eta k": a["lr"] * a["steps"],
+             "training loss": a["train_loss"], "training loss'": b["train_loss"], "gap": abs(a["train_loss"] - b["train_loss"])}
+            for a, b in pairs]
