@@ -226,7 +226,9 @@ def steps_from_zero(name, kwargs, gradients):
 
 def epoch_curves(frame, images, steps_per_epoch):
     """Training and test loss against epoch for every optimizer of the records ``frame``: the mean over seeds, a band from the lowest to the highest."""
-    from nabla.plotting import white_figure
+    from matplotlib.ticker import MaxNLocator
+
+    from nabla.plotting import log_axis, white_figure
 
     trained = frame[frame["epoch"] >= 1]
     seeds = frame["seed"].nunique()
@@ -237,11 +239,12 @@ def epoch_curves(frame, images, steps_per_epoch):
             mean = runs[column].mean()
             ax.plot(mean.index, mean.values, "o-", markersize=3, label=name)
             ax.fill_between(mean.index, runs[column].min(), runs[column].max(), alpha=0.2)
-    ax_train.set_yscale("log")
+    log_axis(ax_train)
     ax_train.set_title(f"Training set ({images:,} images)")
     ax_test.set_title("Test set (10,000 images)")
     for ax in (ax_train, ax_test):
         ax.set(xlabel=f"epoch ({steps_per_epoch} steps of 32)", ylabel=f"mean cross-entropy (mean of {seeds} seeds)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     ax_test.legend()
     return fig
