@@ -1,8 +1,7 @@
 r"""The data sets of Part III: FashionMNIST and MNIST, verified, subsampled and standardised.
 
-The training chapters load their images here: chapter 12 separates MNIST zeros from ones,
-chapter 13 trains an MLP on MNIST, chapters 15 (width) and 16 (minibatching) train on 12 % and
-10 % of FashionMNIST. Every step is one function:
+The training chapters load their images here (MNIST in chapters 12-13, FashionMNIST from 15 on),
+one function per step:
 
 * :func:`load_fashion_mnist` / :func:`load_mnist` give the images ``(n, 28, 28)`` uint8 and the
   labels ``(n,)`` int64 exactly as stored, through ``torchvision.datasets`` with
@@ -34,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from nabla.engine import as_int, check_flag
 
 # code/nabla/data.py -> the repository root; the package is installed editable, so this is
 # the checkout the reader builds the book from.
@@ -69,15 +70,14 @@ class DataError(RuntimeError):
 
 
 def data_root(root=None):
-    """The folder that holds ``FashionMNIST/raw/`` and ``MNIST/raw/``, as a Path.
-
-    Precedence: the ``root`` argument if given, else the ``NABLA_DATA`` environment variable if
-    set and non-empty, else ``data/`` at the repository root.
-    """
+    """The folder that holds ``FashionMNIST/raw/`` and ``MNIST/raw/``, as a Path: the ``root`` argument if
+    given, else the ``NABLA_DATA`` environment variable if set and non-empty, else ``data/`` at the repository root."""
     return _data_root_and_source(root)[0]
 
 
 def _data_root_and_source(root):
+    if root is not None and not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"root must be a folder's path (a str or a Path), got {type(root).__name__} {root!r}")
     if root is not None:
         return Path(root).expanduser(), "the root= argument"
     if os.environ.get("NABLA_DATA"):
@@ -157,6 +157,7 @@ def load(folder, train=True, root=None):
     """
     if folder not in MD5:
         raise ValueError(f"no data set {folder!r}; the data sets are {sorted(MD5)}")
+    train = check_flag(train, "load: train")
     root, source = _data_root_and_source(root)
     raw = root / folder / "raw"
     missing = verify(folder, root)
@@ -179,20 +180,17 @@ def load(folder, train=True, root=None):
 
 
 def load_fashion_mnist(train=True, root=None):
-    """FashionMNIST: images ``(n, 28, 28)`` uint8 in 0..255, labels ``(n,)`` int64 in 0..9.
+    """FashionMNIST: images ``(n, 28, 28)`` uint8 in 0..255, labels ``(n,)`` int64 in 0..9; see :func:`load`.
 
-    n = 60000 for the training set, 10000 for the test set; ten classes of clothing, 6000 (1000)
-    of each. Chapters 15 and 16 train on a part of it. See :func:`load` for the verification
-    and :func:`data_root` for where the files are looked for.
+    n = 60000 for the training set, 10000 for the test set; ten classes of clothing, 6000 (1000) of each.
     """
     return load("FashionMNIST", train=train, root=root)
 
 
 def load_mnist(train=True, root=None):
-    """MNIST: images ``(n, 28, 28)`` uint8 in 0..255, labels ``(n,)`` int64 in 0..9 (the digit).
+    """MNIST: images ``(n, 28, 28)`` uint8 in 0..255, labels ``(n,)`` int64 in 0..9 (the digit); see :func:`load`.
 
-    n = 60000 for the training set, 10000 for the test set. Chapters 12 and 13 train on it.
-    See :func:`load` for the verification and :func:`data_root` for where the files are looked for.
+    n = 60000 for the training set, 10000 for the test set.
     """
     return load("MNIST", train=train, root=root)
 
@@ -202,14 +200,16 @@ def subsample(images, labels, fraction, seed):
 
     ``images`` has n rows (any shape after the first axis), ``labels`` shape (n,); both are
     indexed by the same rows, kept in their original order. The same seed gives the same subset.
-    Classes are not balanced on purpose: the subset is a plain random sample. Chapter 15 keeps
-    12 % of FashionMNIST's training set, chapter 16 keeps 10 %.
+    Classes are not balanced on purpose: the subset is a plain random sample.
     """
     n = len(images)
     if len(labels) != n:
         raise ValueError(f"subsample: {n} images but {len(labels)} labels; they must be as many")
+    if not isinstance(fraction, (int, float, np.integer, np.floating)) or isinstance(fraction, bool):
+        raise TypeError(f"subsample: fraction must be a number in (0, 1], got {type(fraction).__name__} {fraction!r}")
     if not 0 < fraction <= 1:
         raise ValueError(f"subsample: fraction must be in (0, 1], got {fraction}")
+    seed = as_int(seed, "subsample: seed", least=0)
     size = round(fraction * n)
     if size == 0:
         raise ValueError(f"subsample: a fraction {fraction} of {n} examples keeps none of them")
@@ -219,8 +219,10 @@ def subsample(images, labels, fraction, seed):
 
 def flatten_both(train_images, test_images, caller):
     """Both sets of images as float64 rows of pixels, or a ValueError if their images differ in size."""
-    X_train = np.asarray(train_images, dtype=np.float64).reshape(len(train_images), -1)
-    X_test = np.asarray(test_images, dtype=np.float64).reshape(len(test_images), -1)
+    try:  # a string or a ragged list would get numpy's message, which names neither argument
+        X_train, X_test = (np.asarray(images, dtype=np.float64).reshape(len(images), -1) for images in (train_images, test_images))
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{caller}: the images must be arrays of numbers, (n, ...) each ({error})") from None
     if X_train.shape[1] != X_test.shape[1]:
         raise ValueError(
             f"{caller}: training images have {X_train.shape[1]} pixels but test "
@@ -310,9 +312,8 @@ class Split:
     ``X_train`` (n, D) float64 and ``y_train`` (n,) int64 are trained on; ``X_eval``, ``y_eval``
     are what the model is measured on after every epoch, and ``eval_set`` says which set that is:
     ``"validation"`` (held out from the training images) or ``"test"`` (the data set's test set),
-    so a chapter never calls a test accuracy a validation accuracy. A split without an
-    evaluation set (``Split(X, y)``) trains only. With ``images=True`` the
-    features have shape (n, 1, 28, 28) instead of (n, 784).
+    so a chapter never calls a test accuracy a validation accuracy. A split without an evaluation
+    set (``Split(X, y)``) trains only. With ``images=True`` the features have shape (n, 1, 28, 28).
     """
 
     X_train: np.ndarray
@@ -371,6 +372,7 @@ def split(dataset="fashion_mnist", fraction=1.0, seed=0, hold_out=None, standard
     """
     check_choice("dataset", dataset, FOLDERS)
     check_choice("standardize", standardize, STANDARDIZE)
+    seed, images = as_int(seed, "split: seed", least=0), check_flag(images, "split: images")
     if test_size is not None and hold_out is not None:
         raise ValueError("split: test_size subsamples the test set, which a split with hold_out does not use; pass one of them")
     train_images, train_labels = subsample(*load(FOLDERS[dataset], train=True, root=root), fraction=fraction, seed=seed)
