@@ -291,3 +291,8 @@ def test_away_from_zero_refuses_bounds_that_are_not_positive_or_out_of_order():
         nb.gradcheck.away_from_zero(rng, (3,), 0.0, 1.0)
     with pytest.raises(ValueError, match="low = 2.0 is above high = 1.0"):
         nb.gradcheck.away_from_zero(rng, (3,), 2.0, 1.0)
+
+
+def test_check_derivation_refuses_an_adjoint_that_is_not_float64():
+    with pytest.raises(TypeError, match="your adjoint of input 0 has dtype float32"):
+        check_derivation(lambda X: X * 2, lambda S_bar, X: (2 * S_bar).astype(np.float32), X)

@@ -282,8 +282,13 @@ def check_derivation(forward, backward, *inputs, upstream=None, h=1e-5, tol=1e-5
     yours = yours if isinstance(yours, (tuple, list)) else (yours,)
     if len(yours) != len(arrays):
         raise ValueError(f"check_derivation: backward returned {len(yours)} adjoints for {len(arrays)} inputs")
-    yours = [np.asarray(bar, dtype=np.float64) for bar in yours]
+    yours = [np.asarray(bar) for bar in yours]
     for i, (bar, X) in enumerate(zip(yours, arrays)):
+        if bar.dtype != np.float64:
+            raise TypeError(
+                f"check_derivation: your adjoint of input {i} has dtype {bar.dtype}; gradient checks run in "
+                "float64, and converting it would hide the rounding it already suffered"
+            )
         if bar.shape != X.shape:
             raise GradientCheckError(
                 f"check_derivation: your adjoint of input {i} has shape {bar.shape}, but input {i} has "
