@@ -9,8 +9,42 @@ from nabla import nn
 CLASSES = 10  # FashionMNIST and MNIST both have ten classes
 SCALE_NAMES = ("budget", "full", "smoke")  # "smoke": seconds, for the tests; not advertised
 
-# Settings that must be at least this large, whatever their scale says.
-LEAST = {"epochs": 1, "seed": 0}
+# What an override's value must be, by the setting's name (each element of a list setting):
+# checked before the run starts, so a typo costs a second, not the hour of a full run.
+COUNTS = {  # integers >= 1
+    "T", "batch_epochs", "batch_size", "batch_sizes", "curve_epochs", "depth", "epochs", "eval_batch", "grid_epochs",
+    "hidden", "last", "repeats", "search_epochs", "search_width", "sweep_epochs", "sweep_train_size", "test_size",
+    "threads", "tta_every", "validation", "width", "widths",
+}
+POSITIVE = {"lr", "lrs", "curve_lrs", "reference_lr", "sweep_lr", "search_start", "init_scales", "factors"}  # finite, > 0
+DOMAINS = {
+    **{name: (lambda v: v >= 1, ">= 1") for name in COUNTS},
+    **{name: (lambda v: 0 < v < float("inf"), "a finite number > 0") for name in POSITIVE},
+    "seed": (lambda v: v >= 0, ">= 0"),
+    "seeds": (lambda v: v >= 0, ">= 0"),
+    "fraction": (lambda v: 0 < v <= 1, "a fraction in (0, 1]"),
+    "hold_out": (lambda v: v >= 1 if isinstance(v, int) else 0 < v < 1, "a count >= 1 or a fraction in (0, 1)"),
+    "keeps": (lambda v: 0 < v <= 1, "a keep probability in (0, 1]"),
+    "crop_scale": (lambda v: 0 < v <= 1, "a fraction of the image in (0, 1]"),
+    "momentum": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "mu": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "weight_decays": (lambda v: 0 <= v < float("inf"), "a finite number >= 0"),
+    "degrees": (lambda v: 0 <= v < float("inf"), "a finite number >= 0"),
+    "dataset": (lambda v: v in ("fashion_mnist", "mnist"), "'fashion_mnist' or 'mnist'"),
+    "init": (lambda v: v in nn.SCHEMES, f"one of {', '.join(map(repr, nn.SCHEMES))}"),
+}
+
+
+def check_domain(name, value):
+    """A ValueError naming ``name`` if ``value`` (each element of a list) is outside the setting's domain (:data:`DOMAINS`)."""
+    if isinstance(value, list) and not value:
+        raise ValueError(f"setting {name!r} is an empty list: the run would have nothing to do")
+    if name not in DOMAINS or value is None:
+        return
+    ok, what = DOMAINS[name]
+    for v in value if isinstance(value, list) else [value]:
+        if not ok(v):  # NaN fails every comparison, so it is refused too
+            raise ValueError(f"setting {name!r} must be {what}{' in each element' if isinstance(value, list) else ''}, got {value!r}")
 
 
 def check_override(name, value, default):
@@ -39,8 +73,6 @@ def check_override(name, value, default):
         ok = isinstance(value, type(default))
     if not ok:
         raise TypeError(f"setting {name!r} is {default!r} at this scale; {value!r} ({type(value).__name__}) cannot replace it")
-    if name in LEAST and value < LEAST[name]:
-        raise ValueError(f"setting {name!r} must be >= {LEAST[name]}, got {value!r}")
     return value
 
 
@@ -55,6 +87,7 @@ def settings_for(scales, scale, overrides):
         if key not in settings:
             raise ValueError(f"unknown setting {key!r}; the settings are {', '.join(settings)}")
         settings[key] = check_override(key, value, settings[key])
+        check_domain(key, value)
     return settings
 
 
