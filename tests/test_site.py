@@ -118,6 +118,15 @@ def test_no_cell_shows_a_traceback_or_a_path_of_the_build_machine(site, file):
             assert not shown, f"{file}: an output shows {shown}, a path of the machine that built it:\n{text[-600:]}"
 
 
+@pytest.mark.parametrize("file", NOTEBOOKS)
+def test_every_glued_number_shows_a_value(site, file):
+    # myst-nb renders {glue:text}`key:fmt` as a span; a numpy scalar glued with a format spec
+    # renders as an empty one without a warning, and an unformatted numpy integer as "np.int64(54)".
+    for span in soup(site, file).select("span.pasted-text"):
+        text = span.get_text().strip()
+        assert text and not re.search(r"\bnp\.|numpy|\bnan\b", text), f"{file}: a glued value reads {text!r}"
+
+
 @pytest.mark.parametrize("file", [f for f in NOTEBOOKS if "{exercise}" in (ROOT / f"{f}.md").read_text()])
 def test_solutions_are_hidden_by_default(site, file):
     solutions = soup(site, file).select(".solution")
