@@ -8,7 +8,8 @@ plot), ``summary`` (the numbers the chapter quotes: $\eta^*$, the interpolation 
 run), ``settings`` and ``eval_set`` (what the ``eval_*`` columns measure: ``"validation"`` or
 ``"test"``).
 
-* ``budget``: runs inside a chapter of the book (under 120 s on two cores, under 2 GB);
+* ``budget``: runs inside a chapter of the book (under 120 s on two cores, under 2 GB); for
+  ``optimizers`` it is the learning-rate sweep whose file the chapter reads;
 * ``full``: the course material's exact settings where it gives them (larger runs where it does
   not), run from the command line:
 
