@@ -127,7 +127,7 @@ def test_bad_input_is_refused(tiny_split):
         augmentation.tta_copies(torch.zeros(2, 1, 28, 28), augmentation.make_augment(), 0, seed=0)
     with pytest.raises(ValueError, match="unknown setting 'passes'"):
         augmentation.run("smoke", split=tiny_split, passes=3)
-    with pytest.raises(ValueError, match="tta_every must be a positive int"):
+    with pytest.raises(ValueError, match="setting .tta_every. must be >= 1, got 0"):
         augmentation.run("smoke", split=tiny_split, tta_every=0)
     X, y, X_test, y_test, _ = (*tiny_split, tiny_split.eval_set)
     with pytest.raises(ValueError, match=r"train images must have shape \(n, 1, 28, 28\)"):

@@ -59,7 +59,7 @@ def test_epochs_caps_the_grid_and_bad_settings_are_refused(tiny):
     assert sorted({cell["epochs"] for cell in result.summary["grid"]}) == [1, 2]
     with pytest.raises(ValueError, match="unknown setting 'width'"):
         study(tiny, width=3)
-    with pytest.raises(ValueError, match="grid_epochs must be integers >= 1"):
+    with pytest.raises(ValueError, match=r"setting .grid_epochs. must be >= 1 in each element, got \[0, 1\]"):
         study(tiny, grid_epochs=[0, 1])
     with pytest.raises(ValueError, match="give both split and test"):
         pytorch_apis.run("smoke", split=tiny[0])
