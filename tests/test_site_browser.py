@@ -8,6 +8,7 @@ whether the sidebars open on a phone. Like test_site.py they read ``_build/html`
 
 import pytest
 
+from conftest import ROOT
 from test_site import CHROMIUM, PAGES, missing, site  # noqa: F401 - site is the built-site fixture
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is installed by requirements.txt")
@@ -112,3 +113,56 @@ def test_every_page_declares_its_icon(site):
     for file in PAGES:
         icons = soup(site, file).select('link[rel="icon"]')
         assert icons and (site / file).parent.joinpath(icons[0]["href"]).resolve().exists(), f"{file}: no favicon"
+
+
+# Point 6 of issue 14: no bar across the top that holds nothing but a second search box, and
+# tables a cell prints that a reader can read (cells padded, captions legible in both modes).
+WIDTHS = [PHONE["width"], 800, 1000, DESKTOP["width"]]
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_no_empty_header_bar_and_one_search_control(browser, site, width):
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    page.goto((site / f"{CHAPTER}.html").as_uri())
+    page.wait_for_load_state("load")
+    # pydata-sphinx-theme's site-wide header (4rem, 64 px, when it has anything in it) takes no room.
+    header = page.locator("header.bd-header").bounding_box()
+    assert header is None or header["height"] == 0, f"at {width} px the site header bar is {header}"
+    # The article's bar (the sidebar toggle and the page's buttons) is the only bar above the title.
+    title = page.locator("article h1").first.bounding_box()
+    assert title["y"] < 100, f"at {width} px the title starts {title['y']} px down"
+    searches = [e for e in page.locator(".search-button, .search-button-field, form.bd-search").all() if e.is_visible()]
+    page.close()
+    assert len(searches) == 1, f"at {width} px {len(searches)} search controls are visible"
+
+
+CONTRAST = """(element) => {
+  const rgb = (c) => c.match(/[\\d.]+/g).map(Number);
+  const luminance = ([r, g, b]) => [r, g, b].map(v => v / 255).map(v => v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4)
+    .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+  let background = element;
+  while (background && rgb(getComputedStyle(background).backgroundColor).length === 4
+         && rgb(getComputedStyle(background).backgroundColor)[3] === 0) background = background.parentElement;
+  const [a, b] = [luminance(rgb(getComputedStyle(element).color)),
+                  luminance(rgb(getComputedStyle(background || document.body).backgroundColor))];
+  return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+}"""
+
+
+@pytest.mark.parametrize("mode", ["light", "dark"])
+@pytest.mark.parametrize("file", ["book/batchnorm", "book/performance"])  # a hand-built table, pandas' tables
+def test_printed_tables_are_padded_and_their_captions_legible(browser, site, file, mode):
+    if (site / "_static" / "book.css").read_text() != (ROOT / "book" / "_static" / "book.css").read_text():
+        pytest.skip("the site was built with an older book/_static/book.css: run `make book`")
+    page = browser.new_page(viewport=DESKTOP, color_scheme=mode)
+    page.goto((site / f"{file}.html").as_uri())
+    page.wait_for_load_state("load")
+    cells = page.locator("div.cell_output table td")
+    assert cells.count() > 0, f"{file}: no table in a cell's output"
+    paddings = page.evaluate("""() => [...document.querySelectorAll('div.cell_output table td')]
+        .map(td => [parseFloat(getComputedStyle(td).paddingLeft), parseFloat(getComputedStyle(td).paddingTop)])""")
+    captions = [page.locator("div.cell_output table caption").nth(i) for i in range(page.locator("div.cell_output table caption").count())]
+    contrasts = [caption.evaluate(CONTRAST) for caption in captions]
+    page.close()
+    assert min(left for left, _ in paddings) >= 8 and min(top for _, top in paddings) >= 3, f"{file}: cell padding {min(paddings)} px"
+    assert all(contrast >= 4.5 for contrast in contrasts), f"{file} in {mode} mode: caption contrasts {contrasts}"

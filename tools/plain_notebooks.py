@@ -38,7 +38,6 @@ import argparse
 import ast
 import base64
 import codecs
-import json
 import mimetypes
 import re
 import textwrap
