@@ -221,6 +221,15 @@ def test_glued_values_and_outputs_come_from_the_executed_notebook(sample_book):
         plain.convert(sample_book / "book" / "sample.md", book, executed)
 
 
+def test_glued_values_are_read_from_myst_nbs_sidecar_file(sample_book):
+    # myst-nb 1.x moves glued outputs out of the executed notebook into <chapter>.glue.json.
+    executed = jupytext.read(sample_book / "book" / "sample.md")
+    sidecar = {"sample-acc": {"output_type": "display_data", "data": {"text/plain": "0.9123"},
+                              "metadata": {"scrapbook": {"name": "sample-acc", "mime_prefix": plain.GLUE_PREFIX}}}}
+    notebook = plain.convert(sample_book / "book" / "sample.md", plain.Book(sample_book), executed, sidecar)
+    assert "The accuracy is 91.2%." in markdown(notebook)
+
+
 @pytest.mark.parametrize("construct", ["```{epigraph}\nQuoted.\n```", "See {numref2}`x`.", "{eq}`no-such-label`"])
 def test_an_unknown_construct_or_label_is_an_error_that_names_it(sample_book, construct):
     path = sample_book / "book" / "broken.md"

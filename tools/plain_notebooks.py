@@ -38,6 +38,7 @@ import argparse
 import ast
 import base64
 import codecs
+import json
 import mimetypes
 import re
 import textwrap
@@ -457,20 +458,23 @@ class Converter:
         return format(value, spec) if spec else str(value)
 
 
-def glue_values(executed):
+def glue_values(executed, sidecar=None):
     """``{key: value}`` of what the executed notebook's cells glued (their text/plain, read as
-    Python literals, as myst-nb reads them)."""
+    Python literals, as myst-nb reads them). myst-nb 1.x moves the glued outputs out of the
+    notebook it writes, into ``<chapter>.glue.json`` beside it: ``sidecar``, that file's
+    ``{key: output}``, is read the same way."""
+    outputs = [o for cell in executed.cells for o in cell.get("outputs", [])] + list((sidecar or {}).values())
     values = {}
-    for cell in executed.cells:
-        for output in cell.get("outputs", []):
-            record = output.get("metadata", {}).get("scrapbook")
-            if not record:
-                continue
-            text = output["data"].get(record.get("mime_prefix", "") + "text/plain")
-            try:
-                values[record["name"]] = ast.literal_eval(text)
-            except (ValueError, SyntaxError):
-                values[record["name"]] = text.strip("'\"")
+    for output in outputs:
+        record = output.get("metadata", {}).get("scrapbook")
+        if not record:
+            continue
+        data = output["data"]
+        text = data.get(record.get("mime_prefix", "") + "text/plain", data.get("text/plain"))
+        try:
+            values[record["name"]] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            values[record["name"]] = text.strip("'\"")
     return values
 
 
@@ -508,14 +512,15 @@ def book_repository(root):
     return f"{repository.get('url', '').rstrip('/')}@{repository.get('branch', 'main')}"
 
 
-def convert(path, book=None, executed=None):
+def convert(path, book=None, executed=None, sidecar=None):
     """The plain notebook of the chapter at ``path``; ``executed`` is the chapter's notebook as
-    the build executed it (its outputs and glued values are kept), or None."""
+    the build executed it (its outputs and glued values are kept), or None; ``sidecar``: the
+    glued outputs myst-nb wrote beside it (:func:`glue_values`)."""
     path = Path(path)
     book = book or Book()
     page = book.pages.get(path.stem) or index_page(path.stem, path.read_text(), None)
     source = jupytext.read(path)
-    glue = glue_values(executed) if executed is not None else None
+    glue = glue_values(executed, sidecar) if executed is not None else None
     if executed is not None and not outputs_match(source, executed):
         raise ValueError(f"{path.name}: its executed notebook's code cells differ from the chapter's; rebuild the book")
     converter = Converter(book, page, path.parent, glue)
@@ -585,7 +590,9 @@ def main(argv=None):
     for name in pages:
         executed_path = args.executed / f"{name}.ipynb"
         executed = nbformat.read(executed_path, as_version=4) if executed_path.exists() else None
-        notebook = convert(BOOK / f"{name}.md", book, executed)
+        glue_path = executed_path.with_suffix(".glue.json")
+        sidecar = json.loads(glue_path.read_text()) if glue_path.exists() else None
+        notebook = convert(BOOK / f"{name}.md", book, executed, sidecar)
         nbformat.write(notebook, out / f"{name}.ipynb")
     print(f"plain_notebooks: wrote {len(pages)} notebooks to {out}")
 
