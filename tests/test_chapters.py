@@ -7,7 +7,7 @@ run (CI would execute every chapter twice). Run them by hand while writing a cha
     .venv/bin/pytest -m chapters                   # all of them
 
 No cell may raise, and none may be tagged ``raises-exception``: a wrong derivation is shown
-by ``nabla.gradcheck.show_failure`` (or ``show_error``), which prints the report a reader should
+by ``nabla.failures.show_failure`` (or ``show_error``), which prints the report a reader should
 see and asserts which inputs fail, so that a cell broken in some other way (a NameError, say)
 fails the build instead of passing as the expected exception. No output may show a traceback
 or a path of the machine that ran it.

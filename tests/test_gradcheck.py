@@ -16,9 +16,8 @@ from nabla.gradcheck import (
     check_derivation,
     check_gradients,
     relative_error,
-    show_error,
-    show_failure,
 )
+from nabla.failures import show_error, show_failure
 from nabla.ops import Divide, Multiply
 
 rng = np.random.default_rng(0)
