@@ -225,9 +225,7 @@ def run(scale="budget", progress=False, root=None, split=None, **overrides):
     :class:`nabla.data.Split` of raw images (n, 1, 28, 28) in [0, 1], replaces loading
     FashionMNIST; ``root`` is the data root. ``overrides`` replace settings (e.g. ``epochs=5``).
     """
-    settings = settings_for(SCALES, scale, overrides)
-    if settings["tta_every"] < 1:  # the types are checked by settings_for, the batch size by fit_torch, T by tta_copies
-        raise ValueError(f"augmentation: tta_every must be a positive int, got {settings['tta_every']!r}")
+    settings = settings_for(SCALES, scale, overrides)  # every setting's type and value checked there
     start = time.perf_counter()
     split = as_torch(split if split is not None else load(settings, root))
     check_images(split)
