@@ -112,6 +112,39 @@ def test_draws_into_a_given_axes():
     fig.savefig(io.BytesIO(), format="png")
 
 
+def centred_chain():
+    """X feeds Mean and Subtract: one arrow skips the columns of Mean, mu and Broadcast."""
+    X = nb.Tensor(np.arange(6.0).reshape(3, 2), name="X")
+    Z = X - nb.mean(X, axis=0)
+    return nb.mean((Z * Z + 1.0) ** 0.5)
+
+
+def test_rows_cut_a_long_graph_into_bands_and_keep_every_node_and_arrow():
+    y = centred_chain()
+    tensors, op_nodes, arrows = graph_of(y)
+    one, two = draw_graph(y), draw_graph(y, rows=2)
+    assert len(drawn(two, "tensor")) == len(tensors) and len(drawn(two, "op")) == len(op_nodes)
+    assert len(drawn(two, "edge")) == arrows
+    (w1, h1), (w2, h2) = one.get_size_inches(), two.get_size_inches()
+    assert w2 < 0.7 * w1 and h2 > h1  # narrower and taller
+    y_of = {t.get_text(): t.get_position()[1] for t in drawn(two, "tensor-label")}
+    assert y_of["X"] > y_of["()"]  # the first band is above the second: the leaf on top, the output below
+    two.savefig(io.BytesIO(), format="png")
+
+
+def test_an_arrow_that_skips_columns_on_one_level_bends():
+    fig = draw_graph(centred_chain())
+    ends_and_bends = [(arrow._posA_posB, arrow.get_connectionstyle().rad) for arrow in drawn(fig, "edge")]
+    long = [rad for (start, end), rad in ends_and_bends if end[0] - start[0] > 150 and abs(end[1] - start[1]) < 1]
+    assert long and all(rad != 0 for rad in long)  # X -> Subtract would otherwise run behind Mean and Broadcast
+
+
+@pytest.mark.parametrize("rows, error", [(0, ValueError), (2.5, ValueError), ("2", TypeError)])
+def test_rows_must_be_a_positive_int(rows, error):
+    with pytest.raises(error, match="draw_graph: rows"):
+        draw_graph(centred_chain(), rows=rows)
+
+
 def test_a_leaf_alone_is_one_box():
     fig = draw_graph(nb.Tensor(np.zeros((2, 2))))
     assert [t.get_text() for t in drawn(fig, "tensor-label")] == ["(2, 2)"]

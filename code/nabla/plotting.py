@@ -13,7 +13,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.font_manager import FontProperties
 from matplotlib.patches import Ellipse, FancyArrowPatch, FancyBboxPatch, Patch
-from matplotlib.textpath import TextToPath
+
+from nabla._graph_layout import columns_of, graph_nodes, node_size, order_within_columns
+from nabla.engine import as_int
 
 WHITE = "white"
 
@@ -28,6 +30,7 @@ COLUMN_GAP = 20.0  # points of arrow between one column of nodes and the next
 ROW_GAP = 16.0  # points between two nodes of one column
 LEGEND_HEIGHT = 30.0  # points kept free above the graph for the legend
 MIN_WIDTH = 300.0  # points: the width of the legend
+BAND_GAP = 24.0  # points between two bands of columns (draw_graph(..., rows=2))
 
 
 def white_figure(**kwargs):
@@ -42,108 +45,10 @@ def white_figure(**kwargs):
     return plt.subplots(subplot_kw=subplot_kw, **kwargs)
 
 
-# ---- draw_graph: layout ------------------------------------------------------------------
-
-
-def tensor_label(tensor):
-    """A tensor's name if it has one, else its shape, e.g. ``(3, 2)``."""
-    return tensor.name if tensor.name else str(tuple(tensor.shape))
-
-
-def graph_nodes(tensor):
-    """The graph behind ``tensor`` as ``(nodes, edges)``, leaves first.
-
-    ``nodes`` maps a key to ``(kind, label, object)`` with kind ``"leaf"``, ``"tensor"`` or
-    ``"op"``; ``edges`` lists ``(from_key, to_key)``: input tensor → op node → output tensor.
-    A tensor used twice by one op (``a * a``) gives two edges, one per use.
-    """
-    nodes, edges = {}, []
-    for t in reversed(tensor.topological_order()):  # leaves first
-        node = t.source
-        key = ("tensor", id(t))
-        if node is None:
-            nodes[key] = ("leaf", tensor_label(t), t)
-            continue
-        op_key = ("op", id(node))
-        if op_key not in nodes:
-            nodes[op_key] = ("op", node.op.__name__, node)
-            edges.extend((("tensor", id(x)), op_key) for x in node.inputs)
-        nodes[key] = ("tensor", tensor_label(t), t)
-        edges.append((op_key, key))
-    return nodes, edges
-
-
-def columns_of(nodes, edges):
-    """The column of each node, 0 at the left, and each node's neighbours.
-
-    Every node sits as far right as it can: one column left of the first node that reads
-    it, the output in the last column. So a constant sits next to the op that uses it,
-    rather than at the far left with a long arrow across the picture.
-    """
-    predecessors = {key: [] for key in nodes}
-    successors = {key: [] for key in nodes}
-    for a, b in edges:
-        predecessors[b].append(a)
-        successors[a].append(b)
-    depth = {}  # the longest path from a leaf: it fixes how many columns there are
-    for key in nodes:  # leaves first, so every node comes after its predecessors
-        depth[key] = 1 + max((depth[p] for p in predecessors[key]), default=-1)
-    last = max(depth.values())
-    column = {}
-    for key in reversed(list(nodes)):  # the output first, every node after its successors
-        column[key] = min((column[s] for s in successors[key]), default=last + 1) - 1
-    return column, predecessors, successors
-
-
-def order_within_columns(nodes, column, predecessors, successors, sweeps=4):
-    """Nodes of each column, top to bottom, ordered to keep arrows short and uncrossed.
-
-    The barycentre heuristic: sort each column by the mean rank of its neighbours in the
-    column before (sweeping right) or after (sweeping left), a few times over.
-    """
-    n_columns = max(column.values()) + 1
-    layers = [[key for key in nodes if column[key] == c] for c in range(n_columns)]
-    rank = {key: i for layer in layers for i, key in enumerate(layer)}
-
-    def centred(key):
-        layer = layers[column[key]]
-        return rank[key] - (len(layer) - 1) / 2
-
-    def resort(layer, neighbours):
-        def barycentre(key):
-            ranks = [centred(n) for n in neighbours[key]]
-            return np.mean(ranks) if ranks else centred(key)
-
-        layer.sort(key=barycentre)
-        rank.update({key: i for i, key in enumerate(layer)})
-
-    for _ in range(sweeps):
-        for layer in layers[1:]:
-            resort(layer, predecessors)
-        for layer in reversed(layers[:-1]):
-            resort(layer, successors)
-    return layers
-
-
-def node_size(kind, label, font):
-    """Width and height in points of the patch drawn around ``label``."""
-    width, height, _ = TextToPath().get_text_width_height_descent(label, font, ismath=False)
-    height = max(height, font.get_size_in_points() * 0.75)
-    if kind == "op":
-        # A flat ellipse whose half-width a exceeds the text's half-width x by a few points;
-        # its half-height b is then the least that keeps the text's corners (x, y) inside,
-        # from x^2/a^2 + y^2/b^2 = 1.
-        x, y = width / 2 + 2, height / 2 + 3
-        a = x + 7
-        b = y / np.sqrt(1 - (x / a) ** 2)
-        return 2 * a, 2 * b
-    return width + 12, height + 12
-
-
 # ---- draw_graph: drawing -----------------------------------------------------------------
 
 
-def draw_graph(tensor, ax=None):
+def draw_graph(tensor, ax=None, rows=1):
     r"""Draw the computation graph that computed ``tensor``; return the matplotlib Figure.
 
     Tensors are boxes, labelled with their ``.name`` if set and with their shape otherwise
@@ -160,33 +65,47 @@ def draw_graph(tensor, ax=None):
     drawn into ``ax`` (its text shrunk if ``ax`` is too small). In a notebook, assign the
     result (``fig = draw_graph(y)``) so that the figure is not displayed twice.
 
-    Used in book/computation-graphs.md.
+    ``rows`` > 1 cuts a long graph into that many bands of columns, stacked top to bottom and
+    read like lines of text; an arrow that skips columns bends, so that it is not hidden behind
+    the nodes it passes.
+
+    Used in book/computation-graphs.md and book/batchnorm.md.
     """
     nodes, edges = graph_nodes(tensor)
     column, predecessors, successors = columns_of(nodes, edges)
     layers = order_within_columns(nodes, column, predecessors, successors)
+    rows = as_int(rows, "draw_graph: rows")
+    per_band = -(-len(layers) // rows)  # columns per band, rounded up
+    bands = [layers[i:i + per_band] for i in range(0, len(layers), per_band)]
 
     # The layout, in points at FONT_SIZE: each column as wide as its widest node.
     font = FontProperties(size=FONT_SIZE)
     size = {key: node_size(kind, label, font) for key, (kind, label, _) in nodes.items()}
-    column_widths = [max(size[k][0] for k in layer) if layer else 0.0 for layer in layers]
-    column_heights = [
-        sum(size[k][1] for k in layer) + ROW_GAP * (len(layer) - 1) if layer else 0.0 for layer in layers
-    ]
-    graph_width = sum(column_widths) + COLUMN_GAP * (len(layers) - 1)
+
+    def column_height(layer):
+        return sum(size[k][1] for k in layer) + ROW_GAP * (len(layer) - 1) if layer else 0.0
+
+    band_widths = [sum(max(size[k][0] for k in layer) for layer in band) + COLUMN_GAP * (len(band) - 1)
+                   for band in bands]
+    band_heights = [max(column_height(layer) for layer in band) for band in bands]
+    graph_width = max(band_widths)
     total_width = max(graph_width, MIN_WIDTH)  # room for the legend above a small graph
-    graph_height = max(column_heights)
+    graph_height = sum(band_heights) + BAND_GAP * (len(bands) - 1)
     total_height = graph_height + LEGEND_HEIGHT
 
     centre = {}
-    x_left = (total_width - graph_width) / 2
-    for layer, width, height in zip(layers, column_widths, column_heights):
-        y_top = graph_height / 2 + height / 2
-        for key in layer:
-            h = size[key][1]
-            centre[key] = (x_left + width / 2, y_top - h / 2)
-            y_top -= h + ROW_GAP
-        x_left += width + COLUMN_GAP
+    band_top = graph_height
+    for band, band_width, band_height in zip(bands, band_widths, band_heights):
+        x_left = (total_width - band_width) / 2
+        for layer in band:
+            width = max(size[k][0] for k in layer)
+            y_top = band_top - band_height / 2 + column_height(layer) / 2
+            for key in layer:
+                h = size[key][1]
+                centre[key] = (x_left + width / 2, y_top - h / 2)
+                y_top -= h + ROW_GAP
+            x_left += width + COLUMN_GAP
+        band_top -= band_height + BAND_GAP
 
     margin = 8.0
     if ax is None:
@@ -231,6 +150,9 @@ def draw_graph(tensor, ax=None):
         # The second use of one tensor by one op (a * a) bends away from the first.
         repeat = seen[(a, b)] = seen.get((a, b), -1) + 1
         bend = 0.0 if repeat == 0 else 0.35 * (-1) ** repeat * ((repeat + 1) // 2)
+        skips = column[b] - column[a] > 2 and column[a] // per_band == column[b] // per_band
+        if skips and repeat == 0 and abs(centre[a][1] - centre[b][1]) < 1:  # level: it would run behind nodes
+            bend = -0.15  # bows upwards, over the nodes between
         arrow = FancyArrowPatch(
             centre[a], centre[b], patchA=patches[a], patchB=patches[b],
             arrowstyle="-|>", mutation_scale=12 * scale, shrinkA=0, shrinkB=1,
