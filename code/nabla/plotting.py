@@ -4,6 +4,7 @@ The book has a dark mode; a figure with a transparent background would put black
 labels on a dark page. Every figure here therefore has a white figure *and* axes face colour.
 
 * :func:`white_figure` is ``plt.subplots`` with a white face colour: every chapter's plots start there.
+  Its figures are :class:`nabla._figure.ReadableFigure`: their text reads on the page's column.
 * :func:`draw_graph` draws a computation graph from the engine itself (book/computation-graphs.md).
 """
 
@@ -14,6 +15,7 @@ import numpy as np
 from matplotlib.font_manager import FontProperties
 from matplotlib.patches import Ellipse, FancyArrowPatch, FancyBboxPatch, Patch
 
+from nabla._figure import ReadableFigure
 from nabla._graph_layout import columns_of, graph_nodes, node_size, order_within_columns
 from nabla.engine import as_int
 
@@ -40,6 +42,7 @@ def white_figure(**kwargs):
     dark mode. Keyword arguments are those of ``plt.subplots`` (``figsize``, ``nrows``, ...).
     """
     kwargs.setdefault("facecolor", WHITE)
+    kwargs.setdefault("FigureClass", ReadableFigure)  # text raised to read on the page's column
     subplot_kw = dict(kwargs.pop("subplot_kw", None) or {})
     subplot_kw.setdefault("facecolor", WHITE)
     return plt.subplots(subplot_kw=subplot_kw, **kwargs)
