@@ -99,17 +99,17 @@ def paths_figure(paths, f, title, box=((-10, 2), (-2, 2)), levels=(0.5, 2, 5, 10
     return fig
 
 
-def conventions_figure(step_b, step_v, drop_at):
+def conventions_figure(step_v, step_u, drop_at):
     """The step lengths of the two momentum conventions under a learning rate that drops from 0.5 to 0.05 after step ``drop_at``."""
-    conventions = {"$b \\leftarrow \\mu b + g$, $\\theta \\leftarrow \\theta - \\eta b$ (PyTorch)": step_b,
-                   "$v \\leftarrow \\mu v - \\eta g$, $\\theta \\leftarrow \\theta + v$": step_v}
+    conventions = {"$v \\leftarrow \\mu v + g$, $\\theta \\leftarrow \\theta - \\eta v$ (PyTorch)": step_v,
+                   "$u \\leftarrow \\mu u - \\eta g$, $\\theta \\leftarrow \\theta + u$": step_u}
     return steps_figure(conventions, drop_at, "$\\eta$: 0.5 $\\to$ 0.05", "step length $\\|\\theta_t - \\theta_{t-1}\\|$",
                         "The two momentum conventions under a learning-rate drop ($\\mu = 0.9$)", dict(zip(conventions, [("o-",), ("s--",)])))
 
 
 def recovery_figure(rates, switch, lr):
     """AdaGrad's and RMSProp's effective learning rates ``{"AdaGrad": ..., "RMSProp": ...}``, the gradients' size falling from 10 to 0.1 after step ``switch``."""
-    return steps_figure({"AdaGrad: $\\eta / \\sqrt{s_t}$": rates["AdaGrad"], "RMSProp ($\\alpha = 0.99$): $\\eta / \\sqrt{v_t}$": rates["RMSProp"]},
+    return steps_figure({"AdaGrad: $\\eta / \\sqrt{s_t}$": rates["AdaGrad"], "RMSProp ($\\alpha = 0.99$): $\\eta / \\sqrt{r_t}$": rates["RMSProp"]},
                         switch, "$|g|$: 10 $\\to$ 0.1", "effective learning rate", f"A leaky average lets the step recover ($\\eta = {lr}$)")
 
 

@@ -171,7 +171,7 @@ def iterates(optimizer_class, grad, theta_0, steps, **kwargs):
 
 
 def momentum_path(grad, theta_0, learning_rates, mu):
-    """``nabla.optim.SGD`` with momentum ``mu``, its ``lr`` set to ``learning_rates[t - 1]`` before step t as a scheduler would: the iterates and the velocities b_t (b_0 = 0)."""
+    """``nabla.optim.SGD`` with momentum ``mu``, its ``lr`` set to ``learning_rates[t - 1]`` before step t as a scheduler would: the iterates and the velocities v_t (v_0 = 0)."""
     theta = Tensor(np.array(theta_0, dtype=np.float64))
     optimizer = optim.SGD([theta], lr=learning_rates[0], momentum=mu)
     path, velocities = [theta.value.copy()], [np.zeros_like(theta.value)]
