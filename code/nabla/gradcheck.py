@@ -185,7 +185,8 @@ def report(title, verdicts, ours, theirs, settings, of_gradients=True):
     if all(v.ok for v in verdicts):
         return verdicts
     wrong = ", ".join(str(v.input) for v in verdicts if not v.ok)
-    lines = [f"{title}: the gradient of input {wrong} is wrong"]
+    what = f"the gradient of input {wrong}" if of_gradients else f"output {wrong}"
+    lines = [f"{title}: {what} is wrong"]
     lines += [v.describe(ours, theirs) for v in verdicts]
     lines.append(f"  ({settings})")
     raise GradientCheckError("\n".join(lines), verdicts if of_gradients else None)
