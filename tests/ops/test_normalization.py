@@ -171,7 +171,7 @@ def test_holding_mu_and_sigma_constant_is_caught(rng):
     class Constants(BatchNorm):
         @staticmethod
         def backward(ctx, Y_bar):
-            return Y_bar * ctx.gamma / ctx.sigma, np.sum(Y_bar * ctx.X_hat, axis=0), Y_bar.sum(axis=0)
+            return Y_bar * ctx.gamma / ctx.s, np.sum(Y_bar * ctx.X_hat, axis=0), Y_bar.sum(axis=0)
 
     X, gamma, beta = batch(rng, N=6, D=3)
     with pytest.raises(GradientCheckError, match=r"the gradient of input 0 is wrong"):

@@ -4,10 +4,10 @@ Each normalisation standardises $X$ along one axis and then rescales it with lea
 per-feature parameters:
 
 $$
-\hat X = \frac{X - \mu}{\sigma}, \qquad \sigma = \sqrt{v + \varepsilon}, \qquad Y = \gamma \odot \hat X + \beta ,
+\hat X = \frac{X - \mu}{s}, \qquad s = \sqrt{\sigma^2 + \varepsilon}, \qquad Y = \gamma \odot \hat X + \beta ,
 $$
 
-with $\mu$ and $v$ the mean and the (biased, $1/N$) variance along that axis: over the batch
+with $\mu$ and $\sigma^2$ the mean and the (biased, $1/N$) variance along that axis: over the batch
 for batch normalisation, over the features for layer normalisation.
 
 Batch normalisation is here twice, on purpose:
@@ -42,15 +42,15 @@ class BatchNormStats:
     Train mode updates them after every batch with an exponential moving average,
 
     $$
-    m \leftarrow (1 - \text{momentum})\, m + \text{momentum}\cdot \mu, \qquad
-    s \leftarrow (1 - \text{momentum})\, s + \text{momentum}\cdot \tfrac{N}{N - 1}\, v ,
+    \mu^{\text{run}} \leftarrow (1 - \text{momentum})\, \mu^{\text{run}} + \text{momentum}\cdot \mu, \qquad
+    \sigma^{2,\text{run}} \leftarrow (1 - \text{momentum})\, \sigma^{2,\text{run}} + \text{momentum}\cdot \tfrac{N}{N - 1}\, \sigma^2 ,
     $$
 
-    and test mode normalises with them in place of the batch's own $\mu$ and $v$.
+    and test mode normalises with them in place of the batch's own $\mu$ and $\sigma^2$.
 
     The running *variance* averages the unbiased (Bessel-corrected, $1/(N-1)$) variance of each
-    batch, as PyTorch does, while the normalisation in train mode uses the biased $v$ ($1/N$).
-    ``unbiased=False`` averages the biased $v$ instead. Either way, ``.mean`` and ``.var`` are
+    batch, as PyTorch does, while the normalisation in train mode uses the biased $\sigma^2$ ($1/N$).
+    ``unbiased=False`` averages the biased $\sigma^2$ instead. Either way, ``.mean`` and ``.var`` are
     plain numpy arrays of shape (D,) that the reader can inspect or set.
     """
 
@@ -69,11 +69,11 @@ class BatchNormStats:
         r"""Average the mean and variance of the batch X, of shape (N, D), into the running ones."""
         N = X.shape[0]
         mu = X.mean(axis=0)
-        v = X.var(axis=0)  # biased, 1/N: the variance the batch was normalised with
+        sigma2 = X.var(axis=0)  # biased, 1/N: the variance the batch was normalised with
         if self.unbiased:
-            v = v * N / (N - 1)  # eq. batchnorm-bessel
+            sigma2 = sigma2 * N / (N - 1)  # eq. batchnorm-bessel
         self.mean = (1 - momentum) * self.mean + momentum * mu  # eq. batchnorm-running
-        self.var = (1 - momentum) * self.var + momentum * v  # eq. batchnorm-running
+        self.var = (1 - momentum) * self.var + momentum * sigma2  # eq. batchnorm-running
         self.updates += 1
 
     def __repr__(self):
@@ -84,7 +84,7 @@ class BatchNormStats:
 
 
 class BatchNorm(Op):
-    r"""$Y = \gamma \odot (X - \mu)/\sigma + \beta$ in train mode, with $\mu$, $v$ over the batch (axis 0).
+    r"""$Y = \gamma \odot (X - \mu)/s + \beta$ in train mode, with $\mu$, $\sigma^2$ over the batch (axis 0).
 
     X and Y have shape (N, D); gamma and beta have shape (D,). Derived in book/batchnorm.md:
     the backward pass is the simplified closed form, not the graph of the forward pass.
@@ -93,26 +93,26 @@ class BatchNorm(Op):
     @staticmethod
     def forward(ctx, X, gamma, beta, *, eps):
         mu = X.mean(axis=0)  # eq. batchnorm-mean
-        v = np.mean((X - mu) ** 2, axis=0)  # eq. batchnorm-var
-        sigma = np.sqrt(v + eps)  # eq. batchnorm-sigma
-        if np.any(sigma == 0):
+        sigma2 = np.mean((X - mu) ** 2, axis=0)  # eq. batchnorm-var
+        s = np.sqrt(sigma2 + eps)  # eq. batchnorm-sigma
+        if np.any(s == 0):
             raise ZeroDivisionError(
-                f"batchnorm: feature {int(np.argmin(sigma))} of X (shape {X.shape}) is constant over the "
-                "batch and eps = 0, so sigma = 0 and x_hat = 0 / 0; use eps > 0"
+                f"batchnorm: feature {int(np.argmin(s))} of X (shape {X.shape}) is constant over the "
+                "batch and eps = 0, so s = sqrt(sigma2 + eps) = 0 and x_hat = 0 / 0; use eps > 0"
             )
-        X_hat = (X - mu) / sigma  # eq. batchnorm-xhat
-        ctx.X_hat, ctx.sigma, ctx.gamma = X_hat, sigma, gamma
+        X_hat = (X - mu) / s  # eq. batchnorm-xhat
+        ctx.X_hat, ctx.s, ctx.gamma = X_hat, s, gamma
         return gamma * X_hat + beta  # eq. batchnorm-y
 
     @staticmethod
     def backward(ctx, Y_bar):
-        X_hat, sigma = ctx.X_hat, ctx.sigma
+        X_hat, s = ctx.X_hat, ctx.s
         beta_bar = Y_bar.sum(axis=0)  # eq. batchnorm-beta-bar
         gamma_bar = np.sum(Y_bar * X_hat, axis=0)  # eq. batchnorm-gamma-bar
         X_hat_bar = Y_bar * ctx.gamma  # eq. batchnorm-xhat-bar
-        # The two means are the paths through mu and through sigma: the terms a careless
-        # derivation that holds mu and sigma constant leaves out.
-        X_bar = (X_hat_bar - X_hat_bar.mean(axis=0) - X_hat * np.mean(X_hat_bar * X_hat, axis=0)) / sigma  # eq. batchnorm-x-bar
+        # The two means are the paths through mu and through s: the terms a careless
+        # derivation that holds mu and s constant leaves out.
+        X_bar = (X_hat_bar - X_hat_bar.mean(axis=0) - X_hat * np.mean(X_hat_bar * X_hat, axis=0)) / s  # eq. batchnorm-x-bar
         return X_bar, gamma_bar, beta_bar
 
 
@@ -131,9 +131,9 @@ def batchnorm_graph(X, gamma, beta, eps=1e-5):
     check_constants("batchnorm_graph", eps)
     mu = mean(X, axis=0)  # eq. batchnorm-mean
     X_centered = X - mu
-    v = mean(X_centered**2, axis=0)  # eq. batchnorm-var
-    sigma = (v + eps) ** 0.5  # eq. batchnorm-sigma
-    X_hat = X_centered / sigma  # eq. batchnorm-xhat
+    sigma2 = mean(X_centered**2, axis=0)  # eq. batchnorm-var
+    s = (sigma2 + eps) ** 0.5  # eq. batchnorm-sigma
+    X_hat = X_centered / s  # eq. batchnorm-xhat
     return gamma * X_hat + beta  # eq. batchnorm-y
 
 
@@ -156,14 +156,14 @@ def check_batchnorm_shapes(name, X, gamma, beta, train, axis_name="feature"):
     if train and N < 2:
         raise ValueError(
             f"{name}: train mode normalises over the batch, but X has shape {X.shape}: a batch of {N} "
-            "has variance 0 in every feature, so x_hat = (x - mu) / sigma is 0 whatever x is; "
+            "has variance 0 in every feature, so x_hat = (x - mu) / s is 0 whatever x is; "
             "use a batch of two or more, or test mode (train=False) with running statistics"
         )
     return X, gamma, beta
 
 
 def check_constants(name, eps, momentum=0.0):
-    """eps >= 0 (it keeps sigma away from 0) and momentum in [0, 1] (the weight of the new batch)."""
+    """eps >= 0 (it keeps s away from 0) and momentum in [0, 1] (the weight of the new batch)."""
     for what, value in (("eps", eps), ("momentum", momentum)):
         if not isinstance(value, numbers.Real) or isinstance(value, bool):
             raise TypeError(f"{name}: {what} must be a number, got {type(value).__name__} {value!r}")
@@ -241,7 +241,7 @@ def spatial_batchnorm(X, gamma, beta, stats=None, train=True, momentum=0.1, eps=
 
 
 class LayerNorm(Op):
-    r"""$Y = \gamma \odot (X - \mu)/\sigma + \beta$ with $\mu$, $v$ over the features (the last axis).
+    r"""$Y = \gamma \odot (X - \mu)/s + \beta$ with $\mu$, $\sigma^2$ over the features (the last axis).
 
     X and Y have shape (..., D), typically (N, D); gamma and beta have shape (D,). Each example
     is normalised on its own, so the result does not depend on the rest of the batch.
@@ -252,27 +252,27 @@ class LayerNorm(Op):
     @staticmethod
     def forward(ctx, X, gamma, beta, *, eps):
         mu = X.mean(axis=-1, keepdims=True)  # eq. batchnorm-layer-stats
-        v = np.mean((X - mu) ** 2, axis=-1, keepdims=True)  # eq. batchnorm-layer-stats
-        sigma = np.sqrt(v + eps)
-        if np.any(sigma == 0):
+        sigma2 = np.mean((X - mu) ** 2, axis=-1, keepdims=True)  # eq. batchnorm-layer-stats
+        s = np.sqrt(sigma2 + eps)
+        if np.any(s == 0):
             raise ZeroDivisionError(
                 f"layernorm: an example of X (shape {X.shape}) is constant over its features and eps = 0, "
-                "so sigma = 0 and x_hat = 0 / 0; use eps > 0"
+                "so s = sqrt(sigma2 + eps) = 0 and x_hat = 0 / 0; use eps > 0"
             )
-        X_hat = (X - mu) / sigma
-        ctx.X_hat, ctx.sigma, ctx.gamma = X_hat, sigma, gamma
+        X_hat = (X - mu) / s
+        ctx.X_hat, ctx.s, ctx.gamma = X_hat, s, gamma
         return gamma * X_hat + beta
 
     @staticmethod
     def backward(ctx, Y_bar):
-        X_hat, sigma = ctx.X_hat, ctx.sigma
+        X_hat, s = ctx.X_hat, ctx.s
         batch_axes = tuple(range(Y_bar.ndim - 1))  # gamma and beta were broadcast over these
         beta_bar = Y_bar.sum(axis=batch_axes)  # eq. batchnorm-beta-bar, summed over examples
         gamma_bar = np.sum(Y_bar * X_hat, axis=batch_axes)  # eq. batchnorm-gamma-bar
         X_hat_bar = Y_bar * ctx.gamma  # eq. batchnorm-xhat-bar
         X_bar = (
             X_hat_bar - X_hat_bar.mean(axis=-1, keepdims=True) - X_hat * np.mean(X_hat_bar * X_hat, axis=-1, keepdims=True)
-        ) / sigma  # eq. batchnorm-layer-x-bar: eq. batchnorm-x-bar with the means over the features
+        ) / s  # eq. batchnorm-layer-x-bar: eq. batchnorm-x-bar with the means over the features
         return X_bar, gamma_bar, beta_bar
 
 
@@ -296,6 +296,6 @@ def layernorm(X, gamma, beta, eps=1e-5):
     if D < 2:
         raise ValueError(
             f"layernorm: X has shape {X.shape}, one feature per example: its variance is 0 and "
-            "x_hat = (x - mu) / sigma is 0 whatever x is"
+            "x_hat = (x - mu) / s is 0 whatever x is"
         )
     return LayerNorm.apply(X, gamma, beta, eps=eps)
