@@ -79,7 +79,7 @@ def test_the_tables_and_pairs_of_the_chapter(tiny):
     assert table.shape == (4, 2) and list(table.index.names) == ["B", "E"]
     best = pytorch_apis.best_table({"smoke": summary})
     assert best.loc["best of the grid (smoke)", "test accuracy"] == summary["best"]["test_accuracy"]
-    # B = 32 for 1 epoch and B = 64 for 2 make 6 updates each: the one pair with the same eta k.
+    # B = 32 for 1 epoch and B = 64 for 2 make 6 updates each: the one pair with the same eta K.
     pairs = pytorch_apis.same_time_pairs(summary["grid"], 0.1)
     assert [((a["batch_size"], a["epochs"]), (b["batch_size"], b["epochs"])) for a, b in pairs] == [((32, 1), (64, 2))]
 
@@ -153,3 +153,31 @@ def test_pair_rows_and_the_eta_k_figure(tiny):
     assert row["(B, E)"] == (32, 1) and row["(B', E')"] == (64, 2) and row["gap"] == abs(row["training loss"] - row["training loss'"])
     fig = pytorch_apis.eta_k_figure({"smoke": summary["grid"], "again": summary["grid"]})
     assert len(fig.axes) == 2 and fig.axes[0].get_xscale() == "log"
+
+
+def test_the_ece490_classifier_is_784_10_10_and_its_hook_measures_validation_every_k_updates(tiny):
+    mnist = tiny[1]  # 200 training images (a random_split of 160 / 40) and 60 test images, as numpy arrays
+    run = pytorch_apis.train_ece490(mnist, 17, sizes=(160, 40), batch_size=16, epochs=2, every=5)
+    shapes = [tuple(p.shape) for p in run["model"].parameters()]
+    assert shapes == [(10, 784), (10,), (10, 10), (10,)]  # nn.Linear stores (out, in): 784 -> 10 -> 10
+    assert [r["steps"] for r in run["records"]] == [0, 10, 20] and [u for u, _ in run["curve"]] == [5, 10, 15, 20]
+    # At the end of an epoch the hook has just measured what fit_torch then records: the same validation images.
+    assert run["curve"][1][1] == run["records"][1]["eval_accuracy"] and run["curve"][3][1] == run["records"][2]["eval_accuracy"]
+    assert 0 <= run["test_accuracy"] <= 1
+    other = pytorch_apis.train_ece490(mnist, 18, sizes=(160, 40), batch_size=16, epochs=2, every=5)
+    assert not torch.equal(other["model"][1].weight, run["model"][1].weight)  # the seed draws the weights
+    with pytest.raises(ValueError, match=r"sizes \(150, 40\) must add up to the 200 training images"):
+        pytorch_apis.train_ece490(mnist, 17, sizes=(150, 40))
+    with pytest.raises(ValueError, match="train_ece490: mnist must hold the test set as its evaluation set, got 'validation'"):
+        pytorch_apis.train_ece490(tiny[0], 17, sizes=(150, 30))
+
+
+def test_the_ece490_figure_has_one_line_per_seed_and_the_ends_of_epochs(tiny):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    mnist = tiny[1]
+    runs = {seed: pytorch_apis.train_ece490(mnist, seed, sizes=(160, 40), batch_size=16, epochs=3, every=5) for seed in (1, 2)}
+    (ax,) = pytorch_apis.ece490_figure(runs).axes
+    solid = [line for line in ax.get_lines() if line.get_linestyle() == "-"]
+    assert [line.get_label() for line in solid] == ["seed 1", "seed 2"] and len(ax.get_lines()) - len(solid) == 2  # two epoch ends

@@ -32,6 +32,8 @@ E in {5, 10}, lr in {0.01, 0.03, 0.1}. ``budget``: 20 % of it (10800 / 1200), E 
 same B and lr, in the chapter's build. Run with
 
     python -m nabla.experiments pytorch_apis --scale full
+
+Also here: :func:`train_ece490`, the ECE490 notebook's MNIST classifier trained as the notebook did.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ import torch
 from torch import nn
 
 from nabla import data
+from nabla.data import Split
 from nabla.experiments._results import Result
 from nabla.experiments._settings import CLASSES, settings_for
 from nabla.experiments._torch import Normalize, as_torch, evaluate, fit_torch, pixel_statistics, torch_session
@@ -165,7 +168,7 @@ def best_table(results):
 
 
 def same_time_pairs(grid, lr):
-    r"""Pairs of cells at learning rate ``lr`` whose $\eta k$ (k updates) agree to 2 %: (B, E) and (B', E') with E / B = E' / B'."""
+    r"""Pairs of cells at learning rate ``lr`` whose $\eta K$ (K updates) agree to 2 %: (B, E) and (B', E') with E / B = E' / B'."""
     cells = [cell for cell in grid if cell["lr"] == lr]
     return [(a, b) for i, a in enumerate(cells) for b in cells[i + 1 :] if abs(a["steps"] - b["steps"]) <= 0.02 * a["steps"]]
 
@@ -308,14 +311,14 @@ def assert_same_sgd_steps(model_fn, params, models, batches, lr=0.05):
 
 
 def eta_k_figure(grids):
-    r"""Every cell's final training loss against $\eta k$ (learning rate times updates), one panel per grid of ``{scale: grid}``."""
+    r"""Every cell's final training loss against $\eta K$ (learning rate times updates), one panel per grid of ``{scale: grid}``."""
     from nabla.plotting import points_by, white_figure
 
     fig, axes = white_figure(ncols=len(grids), figsize=(6 * len(grids), 4.4), squeeze=False)
     for ax, (scale, grid) in zip(axes[0], grids.items()):
-        points_by(ax, [{**cell, "eta k": cell["lr"] * cell["steps"]} for cell in grid], "eta k", "train_loss",
+        points_by(ax, [{**cell, "eta K": cell["lr"] * cell["steps"]} for cell in grid], "eta K", "train_loss",
                   colour="lr", marker="batch_size", label=lambda lr, B: f"$\\eta = {lr:g}$, $B = {B}$")
-        ax.set(xscale="log", xlabel="$\\eta k$: learning rate $\\times$ updates (log scale)",
+        ax.set(xscale="log", xlabel="$\\eta K$: learning rate $\\times$ updates (log scale)",
                ylabel="training loss after the run", title=f"{scale.capitalize()} grid")
     axes[0, 0].legend(fontsize=7, ncol=3, loc="upper right")
     fig.tight_layout()
@@ -323,7 +326,70 @@ def eta_k_figure(grids):
 
 
 def pair_rows(pairs):
-    """Pairs of cells with the same $\\eta k$ (:func:`same_time_pairs`) as table rows: the two cells' (B, E), $\\eta k$, losses and their gap."""
-    return [{"lr": a["lr"], "(B, E)": (a["batch_size"], a["epochs"]), "(B', E')": (b["batch_size"], b["epochs"]), "eta k": a["lr"] * a["steps"],
+    """Pairs of cells with the same $\\eta K$ (:func:`same_time_pairs`) as table rows: the two cells' (B, E), $\\eta K$, losses and their gap."""
+    return [{"lr": a["lr"], "(B, E)": (a["batch_size"], a["epochs"]), "(B', E')": (b["batch_size"], b["epochs"]), "eta K": a["lr"] * a["steps"],
              "training loss": a["train_loss"], "training loss'": b["train_loss"], "gap": abs(a["train_loss"] - b["train_loss"])}
             for a, b in pairs]
+
+
+# ---- the ECE490 notebook's MNIST classifier -----------------------------------------------------
+
+# As the notebook set it up; the sizes of its random_split are cut off in the material, so 55000 / 5000 is ours.
+ECE490 = {"sizes": (55000, 5000), "lr": 1e-3, "momentum": 0.9, "batch_size": 64, "epochs": 5, "every": 100}
+
+
+def train_ece490(mnist, seed, *, sizes=ECE490["sizes"], lr=ECE490["lr"], momentum=ECE490["momentum"],
+                 batch_size=ECE490["batch_size"], epochs=ECE490["epochs"], every=ECE490["every"]):
+    """The ECE490 notebook's classifier, Flatten -> Linear(784, 10) -> ReLU -> Linear(10, 10), trained as it was.
+
+    ``mnist``: a :class:`nabla.data.Split` of MNIST's training images and its test set, pixels / 255
+    (``ToTensor`` only), as arrays or tensors. ``torch.manual_seed(seed)``, then ``random_split`` of
+    the training images into ``sizes`` (training, validation), PyTorch's default initialisation,
+    SGD with ``momentum``, and :func:`~nabla.experiments._torch.fit_torch` (its batches drawn from
+    ``seed`` too). Every ``every`` updates a hook on the optimizer measures the validation
+    accuracy, as the notebook meant to. Returns ``{"curve": [(updates, validation accuracy), ...],
+    "records": fit_torch's, "test_accuracy": ..., "model": ...}``, the test set touched once, at
+    the end. In book/pytorch-apis.md.
+    """
+    mnist = as_torch(mnist)
+    X, y = mnist.X_train, mnist.y_train
+    if mnist.eval_set != "test":
+        raise ValueError(f"train_ece490: mnist must hold the test set as its evaluation set, got {mnist.eval_set!r}")
+    if sum(sizes) != len(y):
+        raise ValueError(f"train_ece490: sizes {tuple(sizes)} must add up to the {len(y)} training images")
+    torch.manual_seed(seed)
+    train_part, validation = torch.utils.data.random_split(range(len(y)), sizes)
+    train_rows, validation_rows = list(train_part), list(validation)
+    study = Split(X[train_rows], y[train_rows], X[validation_rows], y[validation_rows], "validation")
+    model = two_layer_sequential(28 * 28, 10, CLASSES)  # H = 10
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    curve, updates = [], 0
+
+    def watch(optimizer, args, kwargs):
+        """After every step: every ``every`` updates, the validation accuracy (the notebook's call, with its NameError fixed)."""
+        nonlocal updates
+        updates += 1
+        if updates % every == 0:
+            curve.append((updates, evaluate(model, study.X_eval, study.y_eval)[1]))
+            model.train()  # evaluate() leaves eval mode on; fit_torch sets train mode once per epoch
+
+    optimizer.register_step_post_hook(watch)
+    records = fit_torch(model, optimizer, study, epochs=epochs, batch_size=batch_size, seed=seed)
+    return {"curve": curve, "records": records, "test_accuracy": evaluate(model, mnist.X_eval, mnist.y_eval)[1], "model": model}
+
+
+def ece490_figure(runs):
+    """Validation accuracy against updates, one line per seed of ``{seed: train_ece490(...)}``; the ends of epochs dotted."""
+    from nabla.plotting import white_figure
+
+    fig, ax = white_figure(figsize=(6, 3.8))
+    for seed, run in runs.items():
+        updates, accuracy = zip(*run["curve"])
+        ax.plot(updates, accuracy, lw=1.2, label=f"seed {seed}")
+    for record in next(iter(runs.values()))["records"][1:-1]:
+        ax.axvline(record["steps"], color="0.75", lw=0.8, ls=":")
+    ax.set(xlabel="updates", ylabel="validation accuracy", ylim=(0, 1))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig
