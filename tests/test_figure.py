@@ -74,3 +74,17 @@ def test_a_width_that_is_not_positive_is_refused(width):
         minimum_points(width)
     with pytest.raises(ValueError, match="must be positive"):
         minimum_points(5.0, dpi=width)
+
+
+def test_saving_with_a_tight_bounding_box_lays_out_once_and_warns_nothing(recwarn):
+    # The second draw of a tight save crops the figure and pins the Axes: raising again there
+    # made tight_layout warn that the Axes were "not compatible" (a chapter's build failed on it).
+    fig, axes = white_figure(ncols=3, figsize=(14, 4), dpi=100)
+    for ax in axes:
+        ax.semilogy([0, 1, 2], [3, 1, 2], label="a run")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    rendered(fig)
+    rendered(fig)
+    assert [str(w.message) for w in recwarn if issubclass(w.category, UserWarning)] == []
+    matplotlib.pyplot.close(fig)

@@ -61,6 +61,9 @@ class ReadableFigure(Figure):
         return bool(small)
 
     def draw(self, renderer):
-        if self.raise_small_text() and self._tight_layout is not None:
+        # Saving with a tight bounding box draws twice and, the second time, crops the figure
+        # (so its width changes) and pins every Axes where it is: raise and lay out only before that.
+        pinned = any(ax.get_axes_locator() is not None for ax in self.axes)
+        if not pinned and self.raise_small_text() and self._tight_layout is not None:
             super().tight_layout(**self._tight_layout)
         super().draw(renderer)
