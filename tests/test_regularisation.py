@@ -115,3 +115,11 @@ def test_the_chapters_quoted_numbers_and_figures(smoke):
     fig = regularization.validation_loss_figure(smoke.frame, {"dropout": [1.0, 0.5], "weight_decay": [0.0, 1e-2]}, "smoke")
     assert [len(ax.get_lines()) for ax in fig.axes] == [2, 2]
     plt.close("all")
+
+
+def test_course_run_pairs_the_keep_probabilities_of_each_seed(tiny_data):
+    rows = regularization.course_run([0, 1], epochs=1, split=tiny_data)
+    assert [(r["seed"], r["keep"]) for r in rows] == [(0, 1.0), (0, 0.25), (1, 1.0), (1, 0.25)]
+    for r in rows:
+        assert 0 <= r["eval_accuracy"] <= r["best_eval_accuracy"] <= 1 and 0 <= r["train_accuracy"] <= 1
+    assert rows == regularization.course_run([0, 1], epochs=1, split=tiny_data)  # seeded: the same rows again

@@ -180,6 +180,38 @@ def run(scale="budget", progress=False, root=None, split=None, **overrides):
     return Result("regularisation", scale, settings, summary, records, time.perf_counter() - start, split.eval_set)
 
 
+
+# ---- the course's run: CS231n's dropout experiment, on FashionMNIST, over seeds ---------------
+
+COURSE_RUN = {"train": 500, "validation": 1000, "hidden": [500], "keeps": [1.0, 0.25], "lr": 5e-4, "batch_size": 100, "epochs": 25}
+
+
+def course_run(seeds, epochs=COURSE_RUN["epochs"], split=None, root=None):
+    r"""The course's dropout run (``COURSE_RUN``: 500 training images, one hidden layer of 500, keep
+    1 against 0.25, Adam $5\cdot10^{-4}$, B = 100, 25 epochs) on FashionMNIST, once per seed.
+
+    Seed s draws the images (``validation`` held out of a seeded subset, centred and scaled), the
+    weights, the minibatch order and the masks; both keep probabilities of a seed share all of
+    them but the masks. One dict per seed and keep: ``seed``, ``keep``, the last epoch's
+    ``train_accuracy`` and ``eval_accuracy`` (test mode), and ``best_eval_accuracy`` over the
+    epochs, the numbers the course's Solver printed. ``split`` replaces the data of every seed.
+    """
+    rows = []
+    with threadpool_limits(limits=1, user_api="blas"):
+        for seed in seeds:
+            images = COURSE_RUN["train"] + COURSE_RUN["validation"]
+            seed_split = split if split is not None else data.split(
+                "fashion_mnist", images / 60000, seed, hold_out=COURSE_RUN["validation"], standardize="center", root=root)
+            for keep in COURSE_RUN["keeps"]:
+                init_rng, mask_rng, fit_seed = repeat_seeds(seed, 0)
+                model = make_model([seed_split.X_train.shape[1], *COURSE_RUN["hidden"], CLASSES], keep, init_rng, mask_rng)
+                run = train.fit(model, optim.Adam(model.parameters(), lr=COURSE_RUN["lr"]), seed_split, epochs=epochs,
+                                batch_size=COURSE_RUN["batch_size"], seed=fit_seed)
+                last = run.records[-1]
+                rows.append({"seed": seed, "keep": keep, "train_accuracy": last["train_accuracy"], "eval_accuracy": last["eval_accuracy"],
+                             "best_eval_accuracy": max(r["eval_accuracy"] for r in run.records[1:])})
+    return rows
+
 # ---- what the chapter shows: the series, their tables and figures ----------------------------
 
 SERIES = {"dropout": "keep", "weight_decay": "weight_decay"}
