@@ -252,7 +252,7 @@ def test_every_chapter_converts_to_a_valid_plain_notebook_with_all_its_code(chap
 
 
 def test_the_numbers_are_the_sites(site_pages):
-    """Equation, exercise and chapter numbers as the built site shows them."""
+    """Equation, exercise, figure and chapter numbers as the built site shows them."""
     for chapter in NOTEBOOK_PAGES:
         html = (SITE / "book" / f"{chapter}.html").read_text()
         page = BOOK_INDEX.pages[chapter]
@@ -261,6 +261,8 @@ def test_the_numbers_are_the_sites(site_pages):
         assert equations == page.equations, chapter
         exercises = dict(re.findall(r'id="([^"]+)">\s*<p class="admonition-title"><span class="caption-number">Exercise ([\d.]+)', html))
         assert exercises == page.exercises, chapter
+        figures = dict(re.findall(r'<figure class="[^"]*" id="([^"]+)">(?:(?!</figure>).)*?<span class="caption-number">Figure ([\d.]+) </span>', html, flags=re.S))
+        assert figures == page.figures, chapter  # what {numref} of a figure becomes
         title = re.search(r"<title>(.*?) &#8212;", html)[1].replace("&#8217;", "'").replace("\u2019", "'")
         assert title == (f"{page.number}. " if page.number else "") + page.title
 

@@ -82,6 +82,7 @@ class Page:
     equations: dict = field(default_factory=dict)  # label -> "3.1"
     exercises: dict = field(default_factory=dict)  # label -> "3.1"
     sections: dict = field(default_factory=dict)  # (label)= target -> the heading's text
+    figures: dict = field(default_factory=dict)  # a code cell's figure name -> "15.2"
 
 
 def blocks_outside_fences(text):
@@ -108,7 +109,7 @@ def index_page(name, text, number):
     """A ``Page``: the title, and the numbers of its labelled equations and its exercises."""
     page = Page(name=name, title=name, number=number)
     prefix = f"{number}." if number is not None else ""
-    equations = exercises = 0
+    equations = exercises = figures = 0
     lines = blocks_outside_fences(text)
     title_found, pending_target = False, None
     for i, (line, in_code) in enumerate(lines):
@@ -134,11 +135,27 @@ def index_page(name, text, number):
         if directive["name"] == "math" and "label" in options:
             equations += 1
             page.equations[options["label"]] = f"{prefix}{equations}"
+        elif directive["name"] == "code-cell":
+            # A cell's figure (myst-nb's `:mystnb: {"figure": {"name": ...}}`, or the same under
+            # `mystnb:` in a `---` block), numbered per chapter in the order of the page, as
+            # Sphinx numbers it ("Figure 15.2").
+            figure = (cell_metadata([l for l, _ in lines[i + 1:]], options).get("mystnb") or {}).get("figure") or {}
+            if "name" in figure:
+                figures += 1
+                page.figures[figure["name"]] = f"{prefix}{figures}"
         elif directive["name"] == "exercise" and "nonumber" not in options:
             exercises += 1
             if "label" in options:
                 page.exercises[options["label"]] = f"{prefix}{exercises}"
     return page
+
+
+def cell_metadata(following_lines, options):
+    """A code cell's metadata: its ``---`` YAML block if it opens with one, else its ``:key:`` options."""
+    if following_lines and following_lines[0].strip() == "---":
+        end = next(k for k in range(1, len(following_lines)) if following_lines[k].strip() == "---")
+        return yaml.safe_load("\n".join(following_lines[1:end])) or {}
+    return {key: yaml.safe_load(value) for key, value in options.items()}
 
 
 def directive_options(following_lines):
@@ -181,6 +198,8 @@ class Book:
                 self.labels[("ref", label)] = f"Exercise {ex}"
             for label, title in page.sections.items():
                 self.labels[("ref", label)] = title
+            for label, number in page.figures.items():
+                self.labels[("numref", label)] = f"Figure {number}"
         self.bibliography = read_bibliography(self.root / "book" / "references.bib")
 
     def equation(self, label, where):
@@ -420,6 +439,8 @@ class Converter:
             return f"({self.book.equation(target, where)})"
         if name == "doc":
             return text or f"*{self.book.doc_title(target, where)}*"
+        if name == "numref" and ("numref", target) in self.book.labels:
+            return text or self.book.labels[("numref", target)]
         if name in ("ref", "numref"):
             return text or self.book.reference(target, where)
         if name in ("cite", "cite:p", "cite:t", "cite:ps", "cite:ts", "cite:alp", "cite:year"):

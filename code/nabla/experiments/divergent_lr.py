@@ -108,7 +108,7 @@ def plot_factors(axes, curves, title, top=50.0):
         ax.set_title(f"{title}, $B = {B}$", fontsize=10)
         ax.set(xlabel="passes", ylabel="training loss (log scale)")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.legend(fontsize=8, loc="upper right")
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.3))  # below: the curves fill the panel
         ax.grid(alpha=0.3)
 
 
