@@ -149,9 +149,9 @@ class SGD(Optimizer):
     r"""Stochastic gradient descent, with momentum and Nesterov momentum as in torch.optim.SGD.
 
     $g \leftarrow g + \lambda\theta$ (weight decay); with momentum $\mu > 0$ the velocity
-    $b \leftarrow \mu b + (1 - \tau) g$ (the first step sets $b = g$), and the step direction
-    is $b$, or $g + \mu b$ for Nesterov; then $\theta \leftarrow \theta - \eta \cdot$ direction.
-    State: ``momentum_buffer`` ($b$), with momentum only.
+    $v \leftarrow \mu v + (1 - \tau) g$ (the first step sets $v = g$), and the step direction
+    is $v$, or $g + \mu v$ for Nesterov; then $\theta \leftarrow \theta - \eta \cdot$ direction.
+    State: ``momentum_buffer`` ($v$), with momentum only.
     """
 
     STATE = ("momentum_buffer",)
@@ -176,8 +176,8 @@ class SGD(Optimizer):
                 state["momentum_buffer"] = g.copy()
             else:
                 state["momentum_buffer"] = self.momentum * state["momentum_buffer"] + (1 - self.dampening) * g
-            b = state["momentum_buffer"]
-            g = g + self.momentum * b if self.nesterov else b
+            v = state["momentum_buffer"]  # the velocity
+            g = g + self.momentum * v if self.nesterov else v
         p -= self.lr * g
 
 
