@@ -169,3 +169,30 @@ def test_math_is_typeset_in_a_browser(site, file, tmp_path):
     text = dom.get_text()
     for delimiter in ("\\(", "\\[", "$$"):
         assert delimiter not in text, f"{file}: raw LaTeX delimiter {delimiter!r} left in the visible text"
+
+
+# Point 9 of issue 14: a reader finds things. Every chapter links the glossary's words at their
+# first use ({term}), every glossary word is linked from some chapter, and the index holds the
+# chapters' concepts and ops ({index}), not only the glossary's words.
+def glossary_terms(site):
+    return {dt.get("id") for dt in soup(site, "book/glossary").select("dl.glossary dt[id]")}
+
+
+def test_every_chapter_links_the_glossary_and_every_term_is_linked(site):
+    terms = glossary_terms(site)
+    assert len(terms) >= 15
+    linked, silent = set(), []
+    for file in NOTEBOOKS:
+        targets = {a["href"].split("#")[1] for a in soup(site, file).select('a[href*="glossary.html#"]') if "#" in a["href"]}
+        linked |= targets & terms
+        if not targets & terms and file != "book/glossary":
+            silent.append(file)
+    assert silent == [], f"chapters that link no glossary term: {silent}"
+    assert terms - linked == set(), f"glossary terms no chapter links: {sorted(terms - linked)}"
+
+
+def test_the_index_lists_the_books_concepts_beyond_the_glossary(site):
+    entries = [a.get_text(" ", strip=True) for a in soup(site, "genindex").select("table.indextable a")]
+    assert len(entries) >= 3 * len(glossary_terms(site)), f"the index has {len(entries)} links"
+    for concept in ("im2col", "reverse mode", "momentum", "Adam", "running average", "softmax"):
+        assert any(concept.lower() in entry.lower() for entry in entries), f"the index has no entry for {concept!r}"

@@ -374,8 +374,8 @@ class Converter:
             if name == "solution-start" and not body.strip():
                 return f"**{title}**"  # its content runs on through the next code cells
             return f"<details>\n<summary>{title}</summary>\n\n{self.markdown(body)}\n\n</details>"
-        if name == "solution-end":
-            return ""
+        if name in ("solution-end", "index"):
+            return ""  # an index entry is for the site's index page: nothing to read in a notebook
         if name == "literalinclude":
             path = (self.source_dir / arg).resolve()
             if "pyobject" in options:
