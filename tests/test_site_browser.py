@@ -6,6 +6,8 @@ whether the sidebars open on a phone. Like test_site.py they read ``_build/html`
 ``make book`` first) and skip without a built site or Chromium, except in CI, where that fails.
 """
 
+import re
+
 import pytest
 
 from conftest import ROOT
@@ -170,3 +172,120 @@ def test_printed_tables_are_padded_and_their_captions_legible(browser, site, fil
     page.close()
     assert min(left for left, _ in paddings) >= 8 and min(top for _, top in paddings) >= 3, f"{file}: cell padding {min(paddings)} px"
     assert all(contrast >= 4.5 for contrast in contrasts), f"{file} in {mode} mode: caption contrasts {contrasts}"
+
+
+# Point 2 of issue 14: nothing is cut off. An element wider than its box must be reachable: it
+# scrolls sideways in a box of its own (code, a wide equation on a phone), and a scrolling
+# equation is a keyboard tab stop (book.js). On a desktop every display equation fits its
+# column outright; printed (A4 less the PDF's margins, tools/book_pdf.py) nothing runs past the page.
+def typeset(browser, site, file, viewport, media=None):
+    page = browser.new_page(viewport=viewport)
+    page.goto((site / f"{file}.html").as_uri())
+    page.wait_for_load_state("load")
+    page.evaluate("() => (window.MathJax && MathJax.startup && MathJax.startup.promise) || null")
+    if media:
+        page.emulate_media(media=media)
+    page.wait_for_timeout(100)  # book.js marks wide equations once MathJax is done
+    return page
+
+
+CUT_OFF = """() => {
+  const scrolls = (el) => { for (let a = el; a && a !== document.body; a = a.parentElement) {
+      const s = getComputedStyle(a);
+      if (a.scrollWidth > a.clientWidth + 1 && (s.overflowX === 'auto' || s.overflowX === 'scroll')) return true; }
+    return false; };
+  const name = (el) => `${el.tagName.toLowerCase()} in #${(el.closest('[id]') || {}).id}`;
+  const right = document.querySelector('main').getBoundingClientRect().right;
+  const wide = [], cut = [], unreachable = [];
+  for (const eq of document.querySelectorAll('mjx-container[display="true"]')) {
+    if (eq.scrollWidth > eq.clientWidth + 1) { wide.push(name(eq)); if (eq.getAttribute('tabindex') !== '0') unreachable.push(name(eq)); }
+  }
+  for (const el of document.querySelectorAll('mjx-container[display="true"], pre, table, img, figure, .admonition')) {
+    const past = el.getBoundingClientRect().left + el.scrollWidth > right + 1;
+    if ((el.scrollWidth > el.clientWidth + 1 || past) && !scrolls(el)) cut.push(name(el));
+  }
+  return {wide, cut, unreachable, sideways: document.documentElement.scrollWidth > document.documentElement.clientWidth};
+}"""
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_nothing_is_cut_off(browser, site, viewport):
+    found = {}
+    for file in PAGES:
+        page = typeset(browser, site, file, viewport)
+        result = page.evaluate(CUT_OFF)
+        page.close()
+        if viewport is DESKTOP:
+            result["unreachable"] = []  # nothing may be wide at all: "wide" must be empty
+        else:
+            result["wide"] = []  # a phone column is narrower than many equations: they must scroll, reachably
+        found.update({f"{file}: {key}": value for key, value in result.items() if value})
+    assert found == {}, f"at {viewport['width']} px: {found}"
+
+
+def test_a_printed_page_loses_nothing_past_its_edge(browser, site):
+    a4_text_width = round((210 - 2 * 16) / 25.4 * 96)  # A4 less tools/book_pdf.py's 16 mm margins, in CSS px
+    past = {}
+    for file in PAGES:
+        page = typeset(browser, site, file, {"width": a4_text_width, "height": 1100}, media="print")
+        edge = page.evaluate("""() => { const right = document.querySelector('main').getBoundingClientRect().right;
+            return [...document.querySelectorAll('mjx-container[display="true"], pre, table, img')]
+              .filter(el => Math.max(el.getBoundingClientRect().right, el.getBoundingClientRect().left + el.scrollWidth) > right + 1)
+              .map(el => `${el.tagName.toLowerCase()} in #${(el.closest('[id]') || {}).id}`); }""")
+        page.close()
+        if edge:
+            past[file] = edge
+    assert past == {}, f"printed at {a4_text_width} px wide, these run past the page: {past}"
+
+
+# Point 5 of issue 14: figures are numbered, captioned, referred to from the prose, open at full
+# size, and their text reads at nabla._figure.MIN_TEXT_PX on the column it was sized for.
+def test_figures_are_numbered_captioned_referred_to_and_open_at_full_size(browser, site):
+    problems = {}
+    for file in PAGES:
+        page = typeset(browser, site, file, DESKTOP)
+        figures = page.evaluate("""() => [...document.querySelectorAll('div.cell_output img')].map(img => {
+            const figure = img.closest('figure'), link = img.closest('a.figure-enlarge');
+            const number = figure && figure.querySelector('figcaption .caption-number');
+            return {src: img.getAttribute('src'), id: figure && figure.id,
+                    number: number ? number.textContent.trim() : null,
+                    caption: figure ? (figure.querySelector('figcaption .caption-text') || {}).textContent || '' : '',
+                    cited: figure ? document.querySelectorAll(`a[href="#${figure.id}"]:not(.headerlink)`).length : 0,
+                    link: link ? link.getAttribute('href') : null, alt: img.getAttribute('alt') || ''}; })""")
+        page.close()
+        for figure in figures:
+            wrong = [what for what, bad in [
+                ("not numbered 'Figure N.k'", not re.match(r"Figure \d+\.\d+", figure["number"] or "")),
+                ("no caption", len(figure["caption"].strip()) < 20),
+                ("not referred to from the text", figure["cited"] == 0),
+                ("no alt text", len(figure["alt"]) < 20),
+                ("does not open at full size", figure["link"] != figure["src"] or not (site / file).parent.joinpath(figure["src"]).exists()),
+            ] if bad]
+            if wrong:
+                problems[f"{file}: {figure['id'] or figure['src']}"] = wrong
+    assert problems == {}, problems
+
+
+def test_the_column_figures_are_sized_for_is_the_column_a_desktop_reader_sees(browser, site):
+    from nabla._figure import COLUMN_PX
+
+    page = typeset(browser, site, "book/width", DESKTOP)
+    shown = page.evaluate("() => Math.max(...[...document.querySelectorAll('div.cell_output img')].map(img => img.getBoundingClientRect().width))")
+    page.close()
+    assert abs(shown - COLUMN_PX) <= 3, f"a wide figure shows {shown} px wide; nabla._figure.COLUMN_PX says {COLUMN_PX}"
+
+
+# Point 9 of issue 14: the site's search puts the chapter that defines a concept first (the
+# glossary's entry for the word may come before it: it links to the same chapter).
+@pytest.mark.parametrize("query, chapter", [
+    ("batch norm", "book/batchnorm"), ("layer norm", "book/batchnorm"), ("dropout", "book/dropout"),
+    ("softmax", "book/softmax"), ("im2col", "book/convolution"), ("weight decay", "book/regularisation"),
+])
+def test_search_puts_the_defining_chapter_first(browser, site, query, chapter):
+    page = browser.new_page(viewport=DESKTOP)
+    page.goto((site / "search.html").as_uri() + "?q=" + query.replace(" ", "+"))
+    page.wait_for_selector("#search-results ul.search li a", timeout=20000)
+    results = [link.get_attribute("href").split("#")[0].split("?")[0] for link in page.locator("#search-results ul.search li a").all()]
+    page.close()
+    pages = [href for href in results if not href.endswith("glossary.html")]
+    assert pages and pages[0].endswith(f"{chapter}.html"), f"{query!r}: the results are {results[:5]}"
