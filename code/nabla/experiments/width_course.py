@@ -51,7 +51,7 @@ COMMON = {"dataset": "fashion_mnist", "seed": 1, "batch_size": 1, "lr": 0.005, "
           "dtypes": ["float32", "float64"], "stop_at_interpolation": True, "step": "hand", "threads": 1}
 
 SCALES = {
-    "full": {**COMMON, "widths": [32, 128], "seeds": [0, 1, 2, 3], "fraction": 0.12, "test_size": None, "epochs": 120},
+    "full": {**COMMON, "widths": [32], "seeds": [0, 1, 2, 3], "fraction": 0.12, "test_size": None, "epochs": 120},
     "budget": {**COMMON, "widths": [32], "seeds": [0, 1], "fraction": 0.02, "test_size": 2000, "epochs": 20},
     "smoke": {**COMMON, "widths": [8], "seeds": [0], "fraction": 0.004, "test_size": 200, "epochs": 2},
 }
