@@ -104,6 +104,23 @@ def test_axe_core_finds_no_serious_or_critical_violation(browser, site, axe, fil
     assert serious == [], f"{file} in {mode} mode: {serious}"
 
 
+@pytest.mark.parametrize("file", ["book/batchnorm", "book/width"])  # pages with equations wider than a phone
+def test_axe_core_finds_no_serious_or_critical_violation_on_a_phone(browser, site, axe, file):
+    """On a phone the wide equations scroll and become tab stops (book.js): that must stay accessible too."""
+    page = browser.new_page(viewport=PHONE)
+    page.goto((site / f"{file}.html").as_uri())
+    page.wait_for_load_state("load")
+    page.evaluate("() => (window.MathJax && MathJax.startup && MathJax.startup.promise) || null")
+    page.add_style_tag(content="*, *::before, *::after { transition: none !important; animation: none !important; }")
+    page.wait_for_timeout(200)
+    stops = page.locator('mjx-container[display="true"][tabindex="0"]').count()
+    violations = axe.run(page).response["violations"]
+    page.close()
+    assert stops > 0, f"{file}: no equation is wide enough on a phone to test"
+    serious = [f"{v['id']} ({v['impact']}) at {[n['target'] for n in v['nodes']][:3]}" for v in violations if v["impact"] in ("serious", "critical")]
+    assert serious == [], f"{file} on a phone: {serious}"
+
+
 def test_math_is_reachable_but_not_a_tab_stop(browser, site):
     page, problems = open_page(browser, site, CHAPTER, DESKTOP)
     page.evaluate("() => MathJax.startup.promise")

@@ -22,9 +22,9 @@ function markWideEquations() {
   for (const eq of document.querySelectorAll('mjx-container[display="true"]')) {
     if (eq.scrollWidth > eq.clientWidth + 1) {
       eq.setAttribute("tabindex", "0");
-      eq.setAttribute("role", "region");
+      eq.setAttribute("role", "group");
       eq.setAttribute("aria-label", "equation, scrolls sideways");
-    } else if (eq.getAttribute("role") === "region") {
+    } else if (eq.getAttribute("role") === "group") {
       eq.removeAttribute("tabindex");
       eq.removeAttribute("role");
       eq.removeAttribute("aria-label");
