@@ -251,3 +251,20 @@ def test_optimizers_against_torch_agrees_and_reports_each_setting():
     rows = optimizers.against_torch([("SGD", {"lr": 0.1, "momentum": 0.9}), ("Adam", {"lr": 0.01})], steps=5)
     assert [r["optimizer"] for r in rows] == ["SGD", "Adam"] and rows[0]["options"] == "lr=0.1, momentum=0.9"
     assert all(float(r["largest |nabla - torch| over 5 steps"]) < 1e-12 for r in rows)
+
+
+def test_glue_values_glues_plain_python_values_under_the_chapters_prefix(monkeypatch):
+    import myst_nb
+
+    import numpy as np
+
+    from nabla.experiments import glue_values
+
+    glued = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display: glued.update({name: (value, display)}))
+    glue_values("gd", risk_fall=np.float64(8.25), wrong=np.int64(3), words="3 of 4", missing=None)
+    assert glued == {"gd-risk-fall": (8.25, False), "gd-wrong": (3, False), "gd-words": ("3 of 4", False), "gd-missing": ("(not run)", False)}
+    assert type(glued["gd-risk-fall"][0]) is float and type(glued["gd-wrong"][0]) is int  # numpy scalars render empty
+    for bad in (np.True_, [1, 2]):
+        with pytest.raises(TypeError, match="glue_values: gd-x"):
+            glue_values("gd", x=bad)

@@ -45,6 +45,8 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
+import numpy as np
+
 from nabla.experiments._results import (  # noqa: F401 - the results framework, for the chapters and the torch experiments
     RESULTS_DIR,
     Result,
@@ -79,3 +81,25 @@ def chapter(name):
     """The chapter that shows experiment ``name``: ``book/NAME.md`` with hyphens, as each module is named after its chapter."""
     return f"book/{name.replace('_', '-')}.md"
 
+
+def glue_values(prefix, **values):
+    """Glue each value for a chapter's prose as ``<prefix>-<name>`` (underscores in ``name`` as hyphens).
+
+    myst-nb renders a numpy scalar with a format spec as empty text, and an ``np.int64`` as its
+    repr, so each value is glued as a plain ``int``, ``float`` or ``str``; ``None`` (a full run
+    that is not there) as the text "(not run)".
+    """
+    from myst_nb import glue
+
+    for name, value in values.items():
+        if isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"glue_values: {prefix}-{name} is a bool ({value}); glue the words the prose needs")
+        if value is None or isinstance(value, str):
+            plain = "(not run)" if value is None else value
+        elif isinstance(value, (int, np.integer)):
+            plain = int(value)
+        elif isinstance(value, (float, np.floating)):
+            plain = float(value)
+        else:
+            raise TypeError(f"glue_values: {prefix}-{name} must be a number, a str or None, got {type(value).__name__}")
+        glue(f"{prefix}-{name.replace('_', '-')}", plain, display=False)
