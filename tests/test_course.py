@@ -162,3 +162,9 @@ def test_a_malformed_entry_is_an_error(tmp_path, monkeypatch):
                                            [{"setting": "passes", "book": 120, "reason": "budget"}]))
     with pytest.raises(ValueError, match="exactly one of them"):
         course("width")
+
+
+def test_a_tiny_course_number_shows_with_its_digits_not_as_zero():
+    table = results_table("optimizers", {})
+    shown = [value for value in table["course"] if isinstance(value, str) and "e-" in value]
+    assert "1.14e-07" in shown  # pandas showed a float in an object column as 0.0

@@ -208,11 +208,11 @@ class Adagrad(Optimizer):
 
 
 class RMSprop(Optimizer):
-    r"""RMSProp: $v \leftarrow \alpha v + (1 - \alpha) g^2$, $\theta \leftarrow \theta - \eta\, g / (\sqrt v + \epsilon)$.
+    r"""RMSProp: $r \leftarrow \alpha r + (1 - \alpha) g^2$, $\theta \leftarrow \theta - \eta\, g / (\sqrt r + \epsilon)$.
 
     A leaky average instead of AdaGrad's sum, so the step size can recover. ``centered``
     divides by the estimated standard deviation instead; ``momentum`` keeps a velocity of the
-    steps. State: ``square_avg`` ($v$), ``grad_avg`` (centred only), ``momentum_buffer`` (with
+    steps. State: ``square_avg`` ($r$), ``grad_avg`` (centred only), ``momentum_buffer`` (with
     momentum only) and ``step``.
     """
 
@@ -231,24 +231,24 @@ class RMSprop(Optimizer):
     def update(self, p, g, state):
         state["step"] = state.get("step", 0) + 1
         g = g + self.weight_decay * p
-        v = state["square_avg"] = self.alpha * state.get("square_avg", 0.0) + (1 - self.alpha) * g * g
+        r = state["square_avg"] = self.alpha * state.get("square_avg", 0.0) + (1 - self.alpha) * g * g
         if self.centered:
             m = state["grad_avg"] = self.alpha * state.get("grad_avg", 0.0) + (1 - self.alpha) * g
-            v = v - m * m
-        direction = g / (np.sqrt(v) + self.eps)
+            r = r - m * m
+        direction = g / (np.sqrt(r) + self.eps)
         if self.momentum:
             direction = state["momentum_buffer"] = self.momentum * state.get("momentum_buffer", 0.0) + direction
         p -= self.lr * direction
 
 
 class Adam(Optimizer):
-    r"""Adam: moments $m \leftarrow \beta_1 m + (1-\beta_1) g$, $v \leftarrow \beta_2 v + (1-\beta_2) g^2$,
-    bias-corrected $\hat m = m / (1 - \beta_1^t)$, $\hat v = v / (1 - \beta_2^t)$, and
-    $\theta \leftarrow \theta - \eta\, \hat m / (\sqrt{\hat v} + \epsilon)$.
+    r"""Adam: moments $m \leftarrow \beta_1 m + (1-\beta_1) g$, $r \leftarrow \beta_2 r + (1-\beta_2) g^2$,
+    bias-corrected $\hat m = m / (1 - \beta_1^t)$, $\hat r = r / (1 - \beta_2^t)$, and
+    $\theta \leftarrow \theta - \eta\, \hat m / (\sqrt{\hat r} + \epsilon)$.
 
     ``bias_correction=False`` (not a torch argument) drops the correction, to show why it is
-    there: $m$ and $v$ start at 0 and are biased towards 0 for the first $\sim 1/(1-\beta)$ steps.
-    State: ``exp_avg`` ($m$), ``exp_avg_sq`` ($v$) and ``step`` ($t$).
+    there: $m$ and $r$ start at 0 and are biased towards 0 for the first $\sim 1/(1-\beta)$ steps.
+    State: ``exp_avg`` ($m$), ``exp_avg_sq`` ($r$) and ``step`` ($t$).
     """
 
     STATE = ("step", "exp_avg", "exp_avg_sq")
@@ -272,9 +272,9 @@ class Adam(Optimizer):
         beta1, beta2 = self.betas
         g = g + self.weight_decay * p
         m = state["exp_avg"] = beta1 * state.get("exp_avg", 0.0) + (1 - beta1) * g
-        v = state["exp_avg_sq"] = beta2 * state.get("exp_avg_sq", 0.0) + (1 - beta2) * g * g
+        r = state["exp_avg_sq"] = beta2 * state.get("exp_avg_sq", 0.0) + (1 - beta2) * g * g
         if self.bias_correction:
-            m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)
+            m_hat, r_hat = m / (1 - beta1**t), r / (1 - beta2**t)
         else:
-            m_hat, v_hat = m, v
-        p -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+            m_hat, r_hat = m, r
+        p -= self.lr * m_hat / (np.sqrt(r_hat) + self.eps)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
+import numpy as np
+
 # code/nabla/experiments/_course.py -> the repository root
 COURSE_FILE = Path(__file__).resolve().parents[3] / "course" / "course.yaml"
 
@@ -134,6 +136,14 @@ def _full_scale(chapter):
     return module.SCALES["full"]
 
 
+def _shown(value, exact=False):
+    """A number as the table shows it: pandas prints a float in an object column to 6 decimals, so
+    1.14e-07 showed as 0.0. The course's numbers keep every digit as transcribed, ours 6 significant ones."""
+    if isinstance(value, bool) or not isinstance(value, (float, np.floating)):
+        return value
+    return str(float(value)) if exact else f"{float(value):.6g}"
+
+
 def results_table(chapter, ours):
     """The results table of ``chapter``'s section: result | course | ours | note.
 
@@ -150,6 +160,6 @@ def results_table(chapter, ours):
     unknown = [name for name in ours if name not in names]
     if unknown:
         raise ValueError(f"results_table: chapter {chapter!r} has no course result {unknown}; its results are {names}")
-    rows = [{"result": _label(r), "course": r["value"], "ours": ours.get(r["name"]), "note": r.get("note", "")}
-            for r in results]
+    rows = [{"result": _label(r), "course": _shown(r["value"], exact=True), "ours": _shown(ours.get(r["name"])),
+             "note": r.get("note", "")} for r in results]
     return pd.DataFrame(rows, columns=["result", "course", "ours", "note"], dtype=object)

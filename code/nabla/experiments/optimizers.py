@@ -132,15 +132,6 @@ def sweep_results():
 CLASS_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 
 
-def glue(**values):
-    """Glue each value for the chapter's prose as ``optimizers-<name>`` (underscores as hyphens), as a plain float, int or str."""
-    from myst_nb import glue as myst_glue
-
-    for name, value in values.items():
-        plain = value if isinstance(value, str) else int(value) if isinstance(value, (int, np.integer)) else float(value)
-        myst_glue(f"optimizers-{name.replace('_', '-')}", plain, display=False)
-
-
 def logistic_problem(seed=0, examples=40, features=5):
     """A small smooth loss to test update rules on: ``grad(theta, rows=None)``, the gradient of the mean logistic loss of the examples (of ``rows`` of them, a minibatch)."""
     rng = np.random.default_rng(seed)
