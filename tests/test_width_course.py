@@ -137,3 +137,30 @@ def test_the_figure_has_a_panel_per_width_and_a_line_per_seed_and_precision(smok
     assert [ax.get_title() for ax in axes] == ["width $H = 8$", "width $H = 16$"]
     assert all(len(ax.lines) == 2 * 2 for ax in axes)  # two seeds, two precisions
     plt.close(fig)
+
+
+def test_the_two_full_files_are_read_together_and_each_is_checked(tmp_path, monkeypatch, capsys):
+    from nabla.experiments import _results
+
+    monkeypatch.setattr(_results, "RESULTS_DIR", tmp_path)
+    full = width_course.SCALES["full"]
+
+    def fake(seeds):
+        interpolation = {d: {str(H): {str(s): None for s in seeds} for H in full["widths"]} for d in full["dtypes"]}
+        return _results.Result("width_course", "full", {**full, "seeds": seeds}, {"interpolation": interpolation},
+                               [{"seed": s, "epoch": 0} for s in seeds], 1.0, "test")
+
+    assert width_course.full_results_all_seeds() is None
+    _results.save_results(fake(full["seeds"]), _results.default_path("width_course", "full"), _results.full_command("width_course"))
+    assert width_course.full_results_all_seeds().settings["seeds"] == full["seeds"]
+    assert width_course.MORE_SEEDS_COMMAND in capsys.readouterr().out  # says how to make the second file
+    more = _results.default_path("width_course", "full", {"seeds": width_course.MORE_SEEDS})
+    _results.save_results(fake(width_course.MORE_SEEDS), more, width_course.MORE_SEEDS_COMMAND + " --no-progress")
+    both = width_course.full_results_all_seeds()
+    assert both.settings["seeds"] == full["seeds"] + width_course.MORE_SEEDS
+    assert [r["seed"] for r in both.records] == both.settings["seeds"]
+    assert all(list(by_seed) == [str(s) for s in both.settings["seeds"]]
+               for by_width in both.summary["interpolation"].values() for by_seed in by_width.values())
+    _results.save_results(fake(width_course.MORE_SEEDS), more, width_course.MORE_SEEDS_COMMAND + " --epochs 3")
+    with pytest.raises(ValueError, match="was not written by"):
+        width_course.full_results_all_seeds()

@@ -27,11 +27,15 @@ After every pass the whole training subset and the test set are measured. With
 never gets there trains all ``epochs`` passes.
 
 ``seed`` is the numpy seed of the subset (the course's ``np.random.seed(1)``), ``seeds`` the
-torch seeds of the runs, ``dtypes`` the precisions.
+torch seeds of the runs, ``dtypes`` the precisions. ``full`` runs width 32 only, the edge, for
+torch seeds 0-3 (a run of 120 passes took minutes of a shared machine's time), and a second
+command, ``--set seeds=[4,5,6,7]`` (:data:`MORE_SEEDS`), the same grid for four more seeds into
+its own file; the chapter reads both with :func:`full_results_all_seeds`.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import time
 
@@ -40,6 +44,7 @@ import torch
 from torch.nn import functional as F
 
 from nabla import data
+from nabla.experiments import _results
 from nabla.experiments._results import Result
 from nabla.experiments._settings import CLASSES, settings_for
 from nabla.experiments._torch import epoch_batches, evaluate, torch_session
@@ -201,6 +206,41 @@ def run(scale="budget", progress=False, root=None, split=None, **overrides):
             interpolation[dtype][str(H)][str(seed)] = interpolation_pass(run_records)
     summary = {"interpolation": interpolation}
     return Result("width_course", scale, settings, summary, records, time.perf_counter() - start, split.eval_set)
+
+
+# A second full-scale command runs the same grid for more torch seeds, into its own file
+# (results/width_course-full-seeds=4,5,6,7.csv): the first file stays valid, and the chapter
+# reads both with :func:`full_results_all_seeds`.
+MORE_SEEDS = [4, 5, 6, 7]
+MORE_SEEDS_COMMAND = f"{_results.full_command('width_course')} --set seeds={json.dumps(MORE_SEEDS, separators=(',', ':'))}"
+
+
+def full_results_all_seeds():
+    """The full run and its run for :data:`MORE_SEEDS` as one :class:`Result`, seeds and records together.
+
+    Each file must have been written by its command with today's full settings (the first by
+    :func:`nabla.experiments.full_results`); a file from another command or other settings is a
+    ValueError. Without the first file: None, with a note saying how to make it; without the
+    second: the first alone, with a note.
+    """
+    first = _results.full_results("width_course", SCALES)
+    path = _results.default_path("width_course", "full", {"seeds": MORE_SEEDS})
+    if first is None or not path.exists():
+        if first is not None:
+            print(f"results/{path.name} is not in this copy of the book; the seeds {MORE_SEEDS} are left out.\n"
+                  f"Make it with:  {MORE_SEEDS_COMMAND}")
+        return first
+    header, records = _results.load_results(path)
+    expected = {"command": MORE_SEEDS_COMMAND, "settings": {**SCALES["full"], "seeds": MORE_SEEDS}}
+    found = {**header, "command": _results._what_it_computes(header.get("command", ""))}
+    wrong = {key: header.get(key) for key, value in expected.items() if found.get(key) != value}
+    if wrong:
+        raise ValueError(f"results/{path.name} was not written by `{MORE_SEEDS_COMMAND}` with today's settings: {wrong}; run it again")
+    settings = {**first.settings, "seeds": first.settings["seeds"] + MORE_SEEDS}
+    interpolation = {dtype: {H: {**by_seed, **header["summary"]["interpolation"][dtype][H]} for H, by_seed in by_width.items()}
+                     for dtype, by_width in first.summary["interpolation"].items()}
+    return Result("width_course", "full", settings, {"interpolation": interpolation}, first.records + records,
+                  first.seconds + header["wall_time_s"], first.eval_set, first.header)
 
 
 # ---- the chapter's figure ------------------------------------------------------------------
