@@ -96,7 +96,14 @@ def test_augmentations_are_seeded_per_image_and_keep_shape(tiny_split):
 
 def test_cnn_shapes():
     torch.manual_seed(0)
-    assert augmentation.make_cnn()(torch.zeros(5, 1, 28, 28)).shape == (5, 10)
+    cnn = augmentation.make_cnn()  # the course's: padding 2, so the convolutions keep the size
+    assert [m.padding for m in (cnn[0], cnn[3])] == [(2, 2), (2, 2)] and cnn[7].in_features == 7 * 7 * 32
+    assert cnn(torch.zeros(5, 1, 28, 28)).shape == (5, 10)
+    assert sum(p.numel() for p in cnn.parameters()) == 16 * 25 + 16 + 32 * 16 * 25 + 32 + 10 * 7 * 7 * 32 + 10
+    for padding, side in ((0, 4), (1, 5), (3, 8)):
+        cnn = augmentation.make_cnn(padding)
+        assert cnn[7].in_features == 32 * side * side and cnn(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    assert augmentation.SCALES["full"]["padding"] == augmentation.SCALES["budget"]["padding"] == 2
 
 
 def test_majority_vote_counts_votes_then_breaks_ties_by_summed_probability():
@@ -123,6 +130,8 @@ def test_majority_vote_counts_votes_then_breaks_ties_by_summed_probability():
 def test_bad_input_is_refused(tiny_split):
     with pytest.raises(ValueError, match=r"shape \(T, N, C\)"):
         majority_vote(torch.zeros(4, 10))
+    with pytest.raises(ValueError, match="padding must be an int in 0..4, got -1"):
+        augmentation.make_cnn(-1)
     with pytest.raises(ValueError, match="T must be a positive int"):
         augmentation.tta_copies(torch.zeros(2, 1, 28, 28), augmentation.make_augment(), 0, seed=0)
     with pytest.raises(ValueError, match="unknown setting 'passes'"):
