@@ -78,8 +78,9 @@ def run(name, scale="budget", progress=False, **overrides):
 
 
 def chapter(name):
-    """The chapter that shows experiment ``name``: ``book/NAME.md`` with hyphens, as each module is named after its chapter."""
-    return f"book/{name.replace('_', '-')}.md"
+    """The chapter that shows experiment ``name``: ``book/NAME.md`` with hyphens, as each module is named
+    after its chapter, unless the module names another in ``CHAPTER`` (``width_course`` is shown in ``width``)."""
+    return f"book/{getattr(experiment(name), 'CHAPTER', name).replace('_', '-')}.md"
 
 
 def glue_values(prefix, **values):
