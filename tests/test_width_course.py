@@ -139,28 +139,35 @@ def test_the_figure_has_a_panel_per_width_and_a_line_per_seed_and_precision(smok
     plt.close(fig)
 
 
-def test_the_two_full_files_are_read_together_and_each_is_checked(tmp_path, monkeypatch, capsys):
+def test_the_full_files_are_read_together_and_each_is_checked(tmp_path, monkeypatch, capsys):
     from nabla.experiments import _results
 
     monkeypatch.setattr(_results, "RESULTS_DIR", tmp_path)
     full = width_course.SCALES["full"]
 
-    def fake(seeds):
-        interpolation = {d: {str(H): {str(s): None for s in seeds} for H in full["widths"]} for d in full["dtypes"]}
-        return _results.Result("width_course", "full", {**full, "seeds": seeds}, {"interpolation": interpolation},
-                               [{"seed": s, "epoch": 0} for s in seeds], 1.0, "test")
+    def write(overrides, command):
+        settings = {**full, **overrides}
+        interpolation = {d: {str(H): {str(s): None for s in settings["seeds"]} for H in settings["widths"]} for d in full["dtypes"]}
+        records = [{"width": H, "seed": s, "epoch": 0} for H in settings["widths"] for s in settings["seeds"]]
+        result = _results.Result("width_course", "full", settings, {"interpolation": interpolation}, records, 1.0, "test")
+        _results.save_results(result, _results.default_path("width_course", "full", overrides or None), command)
 
-    assert width_course.full_results_all_seeds() is None
-    _results.save_results(fake(full["seeds"]), _results.default_path("width_course", "full"), _results.full_command("width_course"))
-    assert width_course.full_results_all_seeds().settings["seeds"] == full["seeds"]
-    assert width_course.MORE_SEEDS_COMMAND in capsys.readouterr().out  # says how to make the second file
-    more = _results.default_path("width_course", "full", {"seeds": width_course.MORE_SEEDS})
-    _results.save_results(fake(width_course.MORE_SEEDS), more, width_course.MORE_SEEDS_COMMAND + " --no-progress")
-    both = width_course.full_results_all_seeds()
-    assert both.settings["seeds"] == full["seeds"] + width_course.MORE_SEEDS
-    assert [r["seed"] for r in both.records] == both.settings["seeds"]
-    assert all(list(by_seed) == [str(s) for s in both.settings["seeds"]]
-               for by_width in both.summary["interpolation"].values() for by_seed in by_width.values())
-    _results.save_results(fake(width_course.MORE_SEEDS), more, width_course.MORE_SEEDS_COMMAND + " --epochs 3")
+    assert width_course.full_results_all() is None
+    write({}, _results.full_command("width_course"))
+    assert width_course.full_results_all().settings["seeds"] == full["seeds"]
+    printed = capsys.readouterr().out
+    assert all(width_course.more_command(overrides) in printed for overrides in width_course.MORE_RUNS)
+    assert width_course.more_command({"seeds": [4, 5]}) == "python -m nabla.experiments width_course --scale full --set seeds=[4,5]"
+    for overrides in width_course.MORE_RUNS:
+        write(overrides, width_course.more_command(overrides) + " --no-progress")
+    every = width_course.full_results_all()
+    runs = [{**full, **overrides} for overrides in ({}, *width_course.MORE_RUNS)]
+    assert len(every.records) == sum(len(r["widths"]) * len(r["seeds"]) for r in runs)
+    assert set(every.settings["seeds"]) == {s for r in runs for s in r["seeds"]}
+    assert set(every.settings["widths"]) == {H for r in runs for H in r["widths"]}
+    for by_width in every.summary["interpolation"].values():
+        assert set(by_width) == {str(H) for H in every.settings["widths"]}
+    overrides = width_course.MORE_RUNS[0]
+    write(overrides, width_course.more_command(overrides) + " --epochs 3")
     with pytest.raises(ValueError, match="was not written by"):
-        width_course.full_results_all_seeds()
+        width_course.full_results_all()

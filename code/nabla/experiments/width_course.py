@@ -28,9 +28,10 @@ never gets there trains all ``epochs`` passes.
 
 ``seed`` is the numpy seed of the subset (the course's ``np.random.seed(1)``), ``seeds`` the
 torch seeds of the runs, ``dtypes`` the precisions. ``full`` runs width 32 only, the edge, for
-torch seeds 0-3 (a run of 120 passes took minutes of a shared machine's time), and a second
-command, ``--set seeds=[4,5,6,7]`` (:data:`MORE_SEEDS`), the same grid for four more seeds into
-its own file; the chapter reads both with :func:`full_results_all_seeds`.
+torch seeds 0-3 (a run of 120 passes took minutes of a shared machine's time); more commands
+(:data:`MORE_RUNS`: ``--set seeds=[4,5,6,7]``, ``--set widths=[128]``) run the same settings for
+more seeds or another width, each into its own file; the chapter reads them all with
+:func:`full_results_all`.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from nabla.experiments._settings import CLASSES, settings_for
 from nabla.experiments._torch import epoch_batches, evaluate, torch_session
 from nabla.train import RECORD_KEYS
 
+CHAPTER = "width"  # the chapter that shows this experiment (nabla.experiments.chapter)
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 COMMON = {"dataset": "fashion_mnist", "seed": 1, "batch_size": 1, "lr": 0.005, "init_scale": 1e-6,
@@ -208,39 +210,50 @@ def run(scale="budget", progress=False, root=None, split=None, **overrides):
     return Result("width_course", scale, settings, summary, records, time.perf_counter() - start, split.eval_set)
 
 
-# A second full-scale command runs the same grid for more torch seeds, into its own file
-# (results/width_course-full-seeds=4,5,6,7.csv): the first file stays valid, and the chapter
-# reads both with :func:`full_results_all_seeds`.
-MORE_SEEDS = [4, 5, 6, 7]
-MORE_SEEDS_COMMAND = f"{_results.full_command('width_course')} --set seeds={json.dumps(MORE_SEEDS, separators=(',', ':'))}"
+# More full-scale commands run the same settings with one changed, each into its own file
+# (results/width_course-full-seeds=4,5,6,7.csv, ...): the first file stays valid, and the
+# chapter reads them all with :func:`full_results_all`.
+MORE_RUNS = ({"seeds": [4, 5, 6, 7]}, {"widths": [128]})
 
 
-def full_results_all_seeds():
-    """The full run and its run for :data:`MORE_SEEDS` as one :class:`Result`, seeds and records together.
+def more_command(overrides):
+    """The command that writes the full-scale file of ``overrides``: ``... --scale full --set seeds=[4,5,6,7]``."""
+    return _results.full_command("width_course") + "".join(
+        f" --set {key}={json.dumps(value, separators=(',', ':'))}" for key, value in overrides.items())
 
-    Each file must have been written by its command with today's full settings (the first by
-    :func:`nabla.experiments.full_results`); a file from another command or other settings is a
-    ValueError. Without the first file: None, with a note saying how to make it; without the
-    second: the first alone, with a note.
+
+def full_results_all():
+    """The full run and the runs of :data:`MORE_RUNS` as one :class:`Result`: the records together, the
+    interpolation passes merged, ``settings["widths"]`` and ``settings["seeds"]`` every width and seed run.
+
+    Each file must have been written by its command with today's full settings (the first as
+    :func:`nabla.experiments.full_results` checks); a file from another command or other
+    settings is a ValueError. Without the first file: None, with a note saying how to make it;
+    without another: the others, with a note.
     """
-    first = _results.full_results("width_course", SCALES)
-    path = _results.default_path("width_course", "full", {"seeds": MORE_SEEDS})
-    if first is None or not path.exists():
-        if first is not None:
-            print(f"results/{path.name} is not in this copy of the book; the seeds {MORE_SEEDS} are left out.\n"
-                  f"Make it with:  {MORE_SEEDS_COMMAND}")
-        return first
-    header, records = _results.load_results(path)
-    expected = {"command": MORE_SEEDS_COMMAND, "settings": {**SCALES["full"], "seeds": MORE_SEEDS}}
-    found = {**header, "command": _results._what_it_computes(header.get("command", ""))}
-    wrong = {key: header.get(key) for key, value in expected.items() if found.get(key) != value}
-    if wrong:
-        raise ValueError(f"results/{path.name} was not written by `{MORE_SEEDS_COMMAND}` with today's settings: {wrong}; run it again")
-    settings = {**first.settings, "seeds": first.settings["seeds"] + MORE_SEEDS}
-    interpolation = {dtype: {H: {**by_seed, **header["summary"]["interpolation"][dtype][H]} for H, by_seed in by_width.items()}
-                     for dtype, by_width in first.summary["interpolation"].items()}
-    return Result("width_course", "full", settings, {"interpolation": interpolation}, first.records + records,
-                  first.seconds + header["wall_time_s"], first.eval_set, first.header)
+    result = _results.full_results("width_course", SCALES)
+    if result is None:
+        return None
+    settings, summary = dict(result.settings), {"interpolation": result.summary["interpolation"]}
+    records, seconds = list(result.records), result.seconds
+    for overrides in MORE_RUNS:
+        command, path = more_command(overrides), _results.default_path("width_course", "full", overrides)
+        if not path.exists():
+            print(f"results/{path.name} is not in this copy of the book, so its runs are left out.\nMake it with:  {command}")
+            continue
+        header, more = _results.load_results(path)
+        expected = {"command": command, "settings": {**SCALES["full"], **overrides}}
+        found = {**header, "command": _results._what_it_computes(header.get("command", ""))}
+        wrong = {key: header.get(key) for key, value in expected.items() if found.get(key) != value}
+        if wrong:
+            raise ValueError(f"results/{path.name} was not written by `{command}` with today's settings: {wrong}; run it again")
+        records, seconds = records + more, seconds + header["wall_time_s"]
+        for key in ("widths", "seeds"):
+            settings[key] = settings[key] + [v for v in header["settings"][key] if v not in settings[key]]
+        for dtype, by_width in header["summary"]["interpolation"].items():
+            for H, by_seed in by_width.items():
+                summary["interpolation"][dtype][H] = {**summary["interpolation"][dtype].get(H, {}), **by_seed}
+    return Result("width_course", "full", settings, summary, records, seconds, result.eval_set, result.header)
 
 
 # ---- the chapter's figure ------------------------------------------------------------------
@@ -257,7 +270,7 @@ def precision_curves(frame, n):
     from nabla.plotting import white_figure
 
     widths = sorted(frame["width"].unique())
-    fig, axes = white_figure(ncols=len(widths), figsize=(11, 4.2), sharey=True, squeeze=False)
+    fig, axes = white_figure(ncols=len(widths), figsize=(11, 4.2), sharex=True, sharey=True, squeeze=False)
     for ax, H in zip(axes[0], widths):
         for k, (seed, runs) in enumerate(frame[frame["width"] == H].groupby("seed")):
             for dtype, style in PRECISION_STYLES.items():
@@ -269,6 +282,9 @@ def precision_curves(frame, n):
         ax.set_xlabel("passes over the training set")
         ax.grid(alpha=0.3)
     axes[0, 0].set_ylabel("training images misclassified")
-    axes[0, -1].legend(fontsize=8, ncol=2)
+    # One legend, of the panel with the most lines, where the lines have stopped: a wider network
+    # interpolates sooner, so the last panel is empty on the right.
+    handles = max((ax.get_legend_handles_labels() for ax in axes[0]), key=lambda hl: len(hl[0]))
+    axes[0, -1].legend(*handles, fontsize=7, ncol=2, loc="upper right")
     fig.tight_layout()
     return fig, axes[0]
