@@ -29,7 +29,7 @@ never gets there trains all ``epochs`` passes.
 ``seed`` is the numpy seed of the subset (the course's ``np.random.seed(1)``), ``seeds`` the
 torch seeds of the runs, ``dtypes`` the precisions. ``full`` runs width 32 only, the edge, for
 torch seeds 0-3 (a run of 120 passes took minutes of a shared machine's time); more commands
-(:data:`MORE_RUNS`: ``--set seeds=[4,5,6,7]``, ``--set widths=[128]``) run the same settings for
+(:data:`MORE_RUNS`: ``--set seeds=[4,5,6,7]``, ``--set widths=[128]``, ``[16]``) run the same settings for
 more seeds or another width, each into its own file; the chapter reads them all with
 :func:`full_results_all`.
 """
@@ -213,7 +213,7 @@ def run(scale="budget", progress=False, root=None, split=None, **overrides):
 # More full-scale commands run the same settings with one changed, each into its own file
 # (results/width_course-full-seeds=4,5,6,7.csv, ...): the first file stays valid, and the
 # chapter reads them all with :func:`full_results_all`.
-MORE_RUNS = ({"seeds": [4, 5, 6, 7]}, {"widths": [128]})
+MORE_RUNS = ({"seeds": [4, 5, 6, 7]}, {"widths": [128]}, {"widths": [16]})
 
 
 def more_command(overrides):
@@ -282,9 +282,8 @@ def precision_curves(frame, n):
         ax.set_xlabel("passes over the training set")
         ax.grid(alpha=0.3)
     axes[0, 0].set_ylabel("training images misclassified")
-    # One legend, of the panel with the most lines, where the lines have stopped: a wider network
-    # interpolates sooner, so the last panel is empty on the right.
+    # One legend, of the panel with the most lines, below the panels: no panel has room for it.
     handles = max((ax.get_legend_handles_labels() for ax in axes[0]), key=lambda hl: len(hl[0]))
-    axes[0, -1].legend(*handles, fontsize=7, ncol=2, loc="upper right")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.24, 1, 1))
+    fig.legend(*handles, fontsize=7, ncol=4, loc="lower center")
     return fig, axes[0]
