@@ -1,6 +1,6 @@
 r"""The experiments of Part III, each at two scales, and their results files.
 
-Each experiment is a module named as its chapter, with a ``SCALES`` table and a
+Each experiment is a module named as its chapter (or naming it in ``CHAPTER``), with a ``SCALES`` table and a
 ``run(scale, progress=False, root=None, split=None, **overrides)`` that returns a
 :class:`Result`: ``records`` (one dict per run and epoch, the keys of
 :data:`nabla.train.RECORD_KEYS` plus the experiment's own, ready for ``pandas.DataFrame`` or a
@@ -27,6 +27,8 @@ mlp                     nabla MLPs on MNIST: activations, depth,         13 (boo
 divergent_lr            eta* by search, per batch size; curves at        14 (book/divergent-lr.md)
                         eta*/2, eta* and 2 eta*
 width                   widths 8-512 at eta*/2 of width 16, tiny init    15 (book/width.md)
+width_course            width 16-128 in the course's own setting, torch  15 (book/width.md)
+                        float32 against float64
 minibatch               B = 1..16, each at its own eta*_B / 2            16 (book/minibatch.md)
 optimizers              six optimizers, one MLP, several seeds           17 (book/optimizers.md)
 normalisation_practice  deep MLPs with and without batch/layer norm      18 (book/normalisation-practice.md)

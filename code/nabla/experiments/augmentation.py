@@ -329,7 +329,9 @@ def plot_training(axes, result, title):
     ax_test.set(ylabel="test loss (clean images)", ylim=(0.3, 1.0))  # 2.3 at epoch 0, above the panel
     for ax in axes:
         ax.set_xlabel("epochs")
-        ax.legend(fontsize=8)
+    ax_loss.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22))  # four lines: below, off the curves
+    ax_accuracy.legend(fontsize=8)
+    ax_test.legend(fontsize=8)
 
 
 def gradient_comparison(pairs):

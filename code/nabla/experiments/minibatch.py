@@ -82,7 +82,7 @@ def per_batch_size(summary, n):
 
 
 PANELS = [("train_loss", "training loss"), ("train_accuracy", "training accuracy"), ("eval_accuracy", "test accuracy")]
-AXES = [("steps", "updates (log scale)"), ("examples", "gradient computations (thousands of examples seen)")]
+AXES = [("steps", "updates (log scale)"), ("examples", "examples seen (thousands)")]
 
 
 def curves(frame, title):
